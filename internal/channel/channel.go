@@ -1,0 +1,307 @@
+// Package channel defines the adapter contract every provider package
+// implements, the normalized events they produce, and the registry.
+// Core code never branches on channel kind: it asks the adapter.
+package channel
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/parleyhq/parley/internal/inbox"
+)
+
+// Config is everything an adapter needs to talk for one channel: the channel's
+// config, its decrypted secrets, and those of its provider account if any.
+type Config struct {
+	ChannelID      string
+	WorkspaceID    string
+	Kind           string
+	Config         map[string]any    // channel config (API.md table)
+	Secrets        map[string]string // decrypted channel secrets
+	AccountConfig  map[string]any    // provider account config, if any
+	AccountSecrets map[string]string // provider account secrets (e.g. wappi api_token)
+	WebhookURL     string            // public URL providers call (Twilio signs it)
+	HTTPClient     *http.Client      // never nil when called by the pipeline
+}
+
+// String reads a string config value ("" when absent or not a string).
+func (c Config) String(key string) string {
+	if v, ok := c.Config[key].(string); ok {
+		return v
+	}
+	if v, ok := c.AccountConfig[key].(string); ok {
+		return v
+	}
+	return ""
+}
+
+// Secret reads a secret from the channel, then the provider account.
+func (c Config) Secret(key string) string {
+	if v := c.Secrets[key]; v != "" {
+		return v
+	}
+	return c.AccountSecrets[key]
+}
+
+// BaseURL returns config.api_base_url (channel, then account) or def.
+func (c Config) BaseURL(def string) string {
+	if v := c.String("api_base_url"); v != "" {
+		return v
+	}
+	return def
+}
+
+// Client returns the HTTP client to use.
+func (c Config) Client() *http.Client {
+	if c.HTTPClient != nil {
+		return c.HTTPClient
+	}
+	return &http.Client{Timeout: 30 * time.Second}
+}
+
+// EventType is the kind of a normalized event.
+type EventType string
+
+// Event types.
+const (
+	EventMessage   EventType = "message"       // a new message (Direction says whose; echoes are outbound)
+	EventEdit      EventType = "edit"          // TargetID's text changed to Text
+	EventDelete    EventType = "delete"        // TargetID was deleted/revoked
+	EventReaction  EventType = "reaction"      // Emoji on TargetID by Sender; Emoji "" removes
+	EventStatus    EventType = "status"        // delivery status Status of our message TargetID
+	EventRead      EventType = "read"          // the contact read everything we sent up to Watermark (or TargetID)
+	EventAuth      EventType = "authorization" // channel authorization state changed (AuthState)
+	EventGroupInfo EventType = "group_info"    // group title/avatar/participants changed
+)
+
+// Party is a person on the provider's side.
+type Party struct {
+	Identifier string // stable id on this channel: wa_id, PSID, chat id, E.164 number, email...
+	Name       string
+	Phone      string // E.164 when known
+	Email      string
+	AvatarURL  string
+	IsBot      bool
+}
+
+// Media is a file reference as the provider gives it; bytes are fetched lazily
+// through Adapter.FetchMedia(ProviderRef).
+type Media struct {
+	Kind        string // image|audio|voice|video|document|sticker
+	MimeType    string
+	Filename    string
+	Size        int64
+	ProviderRef string // media id, file_id, URL...
+	DurationMS  int64
+	Width       int
+	Height      int
+	Caption     string
+}
+
+// Event is one normalized thing that happened on a channel. One webhook may
+// carry many. Fields not relevant to Type are zero.
+type Event struct {
+	Type EventType
+
+	// ExternalID is the provider's id of this message/event, unique per channel
+	// (dedup key). For Telegram "<chat.id>:<message_id>"; for Wappi Telegram/MAX
+	// "<profile_id>:<chat>:<id>".
+	ExternalID string
+	// ChatID identifies the provider conversation: the group id for groups,
+	// the contact identifier for direct chats. Events of one ChatID keep order.
+	ChatID       string
+	IsGroup      bool
+	GroupTitle   string // only from chat metadata, never from the sender
+	GroupAvatar  string
+	Participants []Party // for EventGroupInfo, when the provider lists them
+
+	Sender    Party  // the customer (inbound) or our account (outbound echo)
+	Recipient Party  // for outbound echoes: the customer
+	Direction string // inbound|outbound
+
+	Kind        string // inbox.Kind*
+	Text        string
+	Content     json.RawMessage // structured content: contact cards, template, buttons, unsupported raw
+	Attachments []Media
+	Location    *inbox.Location
+	ReplyToID   string // external id of the quoted message
+	Forwarded   bool
+
+	TargetID  string // external id the edit/delete/reaction/status/read refers to
+	Emoji     string // reaction; "" = removal
+	Status    string // inbox.MsgSent|MsgDelivered|MsgRead|MsgFailed
+	Error     string // failure reason as the provider words it
+	Watermark time.Time
+
+	AuthState  string // EventAuth: authorized|unauthorized|pending|...
+	AuthDetail string
+
+	Timestamp time.Time       // provider time, UTC; zero = receive time
+	Raw       json.RawMessage // this event's own piece of the payload
+}
+
+// Outgoing is a message to send.
+type Outgoing struct {
+	MessageID   string // our message id (idempotency key)
+	To          string // the contact's identifier on this channel
+	ChatID      string // the conversation's provider chat id (groups)
+	IsGroup     bool
+	Text        string
+	Attachments []OutMedia
+	ReplyToID   string // external id of the quoted message
+	Template    *Template
+	Reaction    *OutReaction
+	HumanAgent  bool // Meta: send with the HUMAN_AGENT tag (past 24 h, within 7 days)
+}
+
+// OutMedia is a file to send. URL is a signed share URL providers can fetch;
+// Open reads the bytes for providers that want an upload.
+type OutMedia struct {
+	Kind     string
+	MimeType string
+	Filename string
+	Size     int64
+	URL      string
+	Open     func() (io.ReadCloser, error)
+}
+
+// Template is a pre-approved message (WhatsApp).
+type Template struct {
+	Name     string   `json:"name"`
+	Language string   `json:"language"`
+	Params   []string `json:"params"`
+}
+
+// OutReaction reacts to a message; Emoji "" removes our reaction.
+type OutReaction struct {
+	TargetID string
+	Emoji    string
+}
+
+// SendResult is the provider's answer to a send. ExternalIDs has several ids
+// when the adapter split the text into several provider messages.
+type SendResult struct {
+	ExternalID  string
+	ExternalIDs []string
+	Status      string // usually inbox.MsgSent
+}
+
+// SendError is a failed send. Retryable errors are retried with backoff;
+// RetryAfter, when set, is the provider's requested wait.
+type SendError struct {
+	Retryable  bool
+	Code       string
+	Reason     string
+	RetryAfter time.Duration
+	HTTPStatus int
+}
+
+func (e *SendError) Error() string {
+	return fmt.Sprintf("send failed (code %s, http %d): %s", e.Code, e.HTTPStatus, e.Reason)
+}
+
+// IsRetryable reports whether err is worth retrying (non-SendError errors are: network).
+func IsRetryable(err error) bool {
+	var se *SendError
+	if errors.As(err, &se) {
+		return se.Retryable
+	}
+	return err != nil
+}
+
+// ConversationState is what the rules need to know about a conversation.
+type ConversationState struct {
+	LastInboundAt *time.Time
+	IsGroup       bool
+	Now           time.Time
+}
+
+// Rules are a channel's constraints, checked before a send is queued.
+type Rules struct {
+	MaxTextLen    int           // 0 = unlimited
+	TextLenUnit   string        // "chars" (runes) or "bytes" (UTF-8) or "utf16"
+	SplitLongText bool          // long text is split into several messages instead of refused
+	ReplyWindow   time.Duration // 0 = none; outside it only templates (or the tag window)
+	TagWindow     time.Duration // Meta HUMAN_AGENT window
+	Media         bool          // can carry attachments
+	Templates     bool          // supports templates
+	VoiceMime     string        // required voice note format, e.g. "audio/ogg; codecs=opus"
+	MaxMediaSize  int64
+}
+
+// Request is an inbound webhook request as the pipeline hands it to an adapter.
+type Request struct {
+	Method string
+	URL    string // the full public URL as configured (for Twilio signatures)
+	Header http.Header
+	Body   []byte
+	Query  map[string][]string
+}
+
+// Adapter is one provider.
+type Adapter interface {
+	Kind() string
+	// Verify checks the request's signature or secret over the raw bytes.
+	// It returns an inbox Unauthorized error when unverified.
+	Verify(cfg Config, req Request) error
+	// Handshake answers a GET on the webhook URL (Meta's hub.challenge).
+	// ok is false when the adapter has no handshake.
+	Handshake(cfg Config, req Request) (status int, body string, ok bool)
+	// Parse turns a verified payload into normalized events. It never panics;
+	// anything it does not understand becomes an EventMessage of kind
+	// unsupported carrying the raw piece. An error means the whole body is
+	// unreadable (it is then stored as one unsupported event by the caller).
+	Parse(cfg Config, req Request) ([]Event, error)
+	// Ack is the body and content type to answer the webhook with (Twilio wants TwiML).
+	Ack() (contentType string, body []byte)
+	// Send delivers an outgoing message.
+	Send(ctx context.Context, cfg Config, out Outgoing) (SendResult, error)
+	// FetchMedia downloads a file named by ProviderRef.
+	FetchMedia(ctx context.Context, cfg Config, ref string) (body io.ReadCloser, mimeType string, err error)
+	// Rules are the channel's constraints.
+	Rules(cfg Config) Rules
+	// ValidateConfig checks config and secrets when a channel is created or changed.
+	ValidateConfig(config map[string]any, secrets map[string]string) error
+}
+
+// Registry maps kinds to adapters.
+type Registry struct {
+	mu sync.RWMutex
+	m  map[string]Adapter
+}
+
+// NewRegistry returns a registry holding the given adapters.
+func NewRegistry(adapters ...Adapter) *Registry {
+	r := &Registry{m: map[string]Adapter{}}
+	for _, a := range adapters {
+		r.m[a.Kind()] = a
+	}
+	return r
+}
+
+// Get returns the adapter of kind.
+func (r *Registry) Get(kind string) (Adapter, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	a, ok := r.m[kind]
+	return a, ok
+}
+
+// Kinds lists the registered kinds, sorted.
+func (r *Registry) Kinds() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]string, 0, len(r.m))
+	for k := range r.m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
