@@ -1,0 +1,104 @@
+// Package whatsapp is the WhatsApp Cloud API adapter (kind "whatsapp").
+package whatsapp
+
+import (
+	"context"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/parleyhq/parley/internal/channel"
+	"github.com/parleyhq/parley/internal/channel/meta"
+	"github.com/parleyhq/parley/internal/inbox"
+)
+
+// Kind is the channel kind of this adapter.
+const Kind = "whatsapp"
+
+// Config and secret names (API.md).
+const (
+	ConfigPhoneNumberID = "phone_number_id"
+	ConfigWABAID        = "waba_id"
+	SecretAccessToken   = "access_token"
+)
+
+// Limits of the Cloud API.
+const (
+	MaxTextLen    = 4096
+	MaxCaptionLen = 1024
+	ReplyWindow   = 24 * time.Hour
+	VoiceMime     = "audio/ogg; codecs=opus"
+	MaxMediaSize  = 100 << 20 // documents; images 5 MB, audio/video 16 MB
+)
+
+// Adapter implements channel.Adapter for WhatsApp Cloud API.
+type Adapter struct{}
+
+// New returns the WhatsApp adapter.
+func New() *Adapter { return &Adapter{} }
+
+var _ channel.Adapter = (*Adapter)(nil)
+
+// Kind returns "whatsapp".
+func (*Adapter) Kind() string { return Kind }
+
+// Verify checks X-Hub-Signature-256 over the raw body with the app secret.
+func (*Adapter) Verify(cfg channel.Config, req channel.Request) error { return meta.Verify(cfg, req) }
+
+// Handshake answers the hub.challenge GET.
+func (*Adapter) Handshake(cfg channel.Config, req channel.Request) (int, string, bool) {
+	return meta.Handshake(cfg, req)
+}
+
+// Ack is the webhook answer.
+func (*Adapter) Ack() (string, []byte) { return meta.Ack() }
+
+// Parse turns a webhook body into events.
+func (*Adapter) Parse(cfg channel.Config, req channel.Request) ([]channel.Event, error) {
+	return Parse(req.Body, cfg.String(ConfigPhoneNumberID))
+}
+
+// Rules are the Cloud API's constraints.
+func (*Adapter) Rules(channel.Config) channel.Rules {
+	return channel.Rules{
+		MaxTextLen:   MaxTextLen,
+		TextLenUnit:  "chars",
+		ReplyWindow:  ReplyWindow,
+		Media:        true,
+		Templates:    true,
+		VoiceMime:    VoiceMime,
+		MaxMediaSize: MaxMediaSize,
+	}
+}
+
+// ValidateConfig requires phone_number_id and the three secrets.
+func (*Adapter) ValidateConfig(config map[string]any, secrets map[string]string) error {
+	var v inbox.Validator
+	id, _ := config[ConfigPhoneNumberID].(string)
+	v.Check(strings.TrimSpace(id) != "", "config.phone_number_id", "required")
+	if w, ok := config[ConfigWABAID]; ok {
+		_, isStr := w.(string)
+		v.Check(isStr || w == nil, "config.waba_id", "must be a string")
+	}
+	if b, ok := config["api_base_url"]; ok {
+		s, _ := b.(string)
+		v.Check(s == "" || strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://"), "config.api_base_url", "must be an http(s) URL")
+	}
+	v.Check(secrets[SecretAccessToken] != "", "secrets.access_token", "required")
+	v.Check(secrets[meta.SecretAppSecret] != "", "secrets.app_secret", "required")
+	v.Check(secrets[meta.SecretVerifyToken] != "", "secrets.verify_token", "required")
+	return v.Err()
+}
+
+// FetchMedia resolves a media id to its short-lived URL, then downloads it;
+// both requests carry the Bearer token.
+func (*Adapter) FetchMedia(ctx context.Context, cfg channel.Config, ref string) (io.ReadCloser, string, error) {
+	cl := meta.NewClient(cfg, SecretAccessToken)
+	return FetchMedia(ctx, cl, ref)
+}
+
+// Send delivers out.
+func (*Adapter) Send(ctx context.Context, cfg channel.Config, out channel.Outgoing) (channel.SendResult, error) {
+	cl := meta.NewClient(cfg, SecretAccessToken)
+	return Send(ctx, cl, cfg.String(ConfigPhoneNumberID), out)
+}
