@@ -1,0 +1,76 @@
+package httpapi
+
+import "github.com/parleyhq/parley/internal/inbox"
+
+// coreRoutes is THE route table: the mux, the OpenAPI document and the tests read it.
+func (s *server) coreRoutes() []Route {
+	const v1, ws = "/api/v1", "/api/v1/workspaces/{ws}"
+	type page = inbox.Page[inbox.Conversation]
+	r := func(method, path string, access Access, fn handlerFunc, summary string, req, resp any, status int) Route {
+		return Route{Method: method, Path: path, Access: access, fn: fn, Summary: summary, Request: req, Response: resp, Status: status}
+	}
+	return []Route{
+		r("GET", "/healthz", Public, s.healthz, "liveness", nil, map[string]string{}, 200),
+		r("GET", "/readyz", Public, s.readyz, "readiness: database and bus reachable", nil, ReadyResponse{}, 200),
+		r("GET", "/metrics", Public, s.metricsHandler, "Prometheus metrics", nil, nil, 200),
+		r("GET", "/", Public, s.spa, "the web app (or the first-run page)", nil, nil, 200),
+		r("GET", v1+"/openapi.json", Public, s.openAPI, "this document", nil, map[string]any{}, 200),
+		r("GET", v1+"/setup", Public, s.setupStatus, "is first-run set-up needed", nil, map[string]bool{}, 200),
+		r("POST", v1+"/setup", Public, s.setup, "create the first workspace and owner", SetupRequest{}, SetupResponse{}, 201),
+		r("POST", v1+"/auth/login", Public, s.login, "log in (sets the session cookie)", LoginRequest{}, MeResponse{}, 200),
+		r("POST", v1+"/auth/logout", Public, s.logout, "log out", nil, nil, 204),
+		r("GET", v1+"/me", User, s.me, "the caller and their workspaces", nil, MeResponse{}, 200),
+		r("PATCH", v1+"/me", User, s.updateMe, "change the caller's profile or password", MePatch{}, MeResponse{}, 200),
+		r("POST", v1+"/workspaces", User, s.createWorkspace, "create a workspace (caller becomes owner)", NameRequest{}, WorkspaceResponse{}, 201),
+		r("GET", ws, Member, s.getWorkspace, "a workspace", nil, WorkspaceResponse{}, 200),
+		r("GET", ws+"/members", Member, s.listMembers, "members", nil, ListResponse[inbox.Member]{}, 200),
+		r("POST", ws+"/members", Admin, s.addMember, "add a member (creating the user if new)", MemberRequest{}, inbox.Member{}, 201),
+		r("PATCH", ws+"/members/{user_id}", Admin, s.updateMember, "change a member's role", RoleRequest{}, inbox.Member{}, 200),
+		r("DELETE", ws+"/members/{user_id}", Admin, s.removeMember, "remove a member", nil, nil, 204),
+		r("GET", ws+"/tokens", Member, s.listTokens, "API tokens (admins see all)", nil, ListResponse[inbox.APIToken]{}, 200),
+		r("POST", ws+"/tokens", Member, s.createToken, "create an API token (shown once)", NameRequest{}, TokenResponse{}, 201),
+		r("DELETE", ws+"/tokens/{id}", Member, s.deleteToken, "revoke an API token", nil, nil, 204),
+		r("GET", ws+"/teams", Member, s.listTeams, "teams", nil, ListResponse[inbox.Team]{}, 200),
+		r("POST", ws+"/teams", Admin, s.saveTeam, "create a team", TeamRequest{}, inbox.Team{}, 201),
+		r("PATCH", ws+"/teams/{id}", Admin, s.saveTeam, "change a team", TeamRequest{}, inbox.Team{}, 200),
+		r("DELETE", ws+"/teams/{id}", Admin, s.deleteTeam, "delete a team", nil, nil, 204),
+		r("GET", ws+"/labels", Member, s.listLabels, "labels", nil, ListResponse[inbox.Label]{}, 200),
+		r("POST", ws+"/labels", Admin, s.saveLabel, "create a label", LabelRequest{}, inbox.Label{}, 201),
+		r("PATCH", ws+"/labels/{id}", Admin, s.saveLabel, "change a label", LabelRequest{}, inbox.Label{}, 200),
+		r("DELETE", ws+"/labels/{id}", Admin, s.deleteLabel, "delete a label", nil, nil, 204),
+		r("GET", ws+"/provider-accounts", Admin, s.listAccounts, "provider accounts", nil, ListResponse[inbox.ProviderAccount]{}, 200),
+		r("POST", ws+"/provider-accounts", Admin, s.saveAccount, "create a provider account", ProviderAccountRequest{}, inbox.ProviderAccount{}, 201),
+		r("GET", ws+"/provider-accounts/{id}", Admin, s.getAccount, "a provider account", nil, inbox.ProviderAccount{}, 200),
+		r("PATCH", ws+"/provider-accounts/{id}", Admin, s.saveAccount, "change a provider account", ProviderAccountRequest{}, inbox.ProviderAccount{}, 200),
+		r("DELETE", ws+"/provider-accounts/{id}", Admin, s.deleteAccount, "delete a provider account", nil, nil, 204),
+		r("GET", ws+"/channels", Member, s.listChannels, "channels", nil, ListResponse[inbox.Channel]{}, 200),
+		r("POST", ws+"/channels", Admin, s.createChannel, "create a channel", ChannelRequest{}, inbox.Channel{}, 201),
+		r("GET", ws+"/channels/{id}", Member, s.getChannel, "a channel", nil, inbox.Channel{}, 200),
+		r("PATCH", ws+"/channels/{id}", Admin, s.updateChannel, "change a channel", ChannelRequest{}, inbox.Channel{}, 200),
+		r("DELETE", ws+"/channels/{id}", Admin, s.deleteChannel, "delete a channel", nil, nil, 204),
+		r("GET", ws+"/channels/{id}/health", Member, s.channelHealth, "a channel's status", nil, ChannelHealth{}, 200),
+		r("GET", ws+"/contacts", Member, s.listContacts, "contacts (?q=&limit=&cursor=)", nil, inbox.Page[inbox.Contact]{}, 200),
+		r("POST", ws+"/contacts", Member, s.createContact, "create a contact", ContactRequest{}, inbox.Contact{}, 201),
+		r("POST", ws+"/contacts/merge", Member, s.mergeContacts, "merge contacts into a primary", MergeRequest{}, inbox.Contact{}, 200),
+		r("GET", ws+"/contacts/{id}", Member, s.getContact, "a contact", nil, inbox.Contact{}, 200),
+		r("PATCH", ws+"/contacts/{id}", Member, s.updateContact, "change a contact", ContactRequest{}, inbox.Contact{}, 200),
+		r("DELETE", ws+"/contacts/{id}", Member, s.deleteContact, "delete a contact", nil, nil, 204),
+		r("GET", ws+"/contacts/{id}/conversations", Member, s.contactConversations, "a contact's conversations", nil, ListResponse[inbox.Conversation]{}, 200),
+		r("GET", ws+"/contacts/{id}/duplicates", Member, s.contactDuplicates, "likely duplicates of a contact", nil, ListResponse[inbox.Contact]{}, 200),
+		r("GET", ws+"/conversations", Member, s.listConversations, "the queue (?view=&status=&channel=&label=&assignee=&team=&q=&limit=&cursor=)", nil, page{}, 200),
+		r("POST", ws+"/conversations", Member, s.createConversation, "start (or get the open) conversation", NewConversationRequest{}, inbox.Conversation{}, 201),
+		r("GET", ws+"/conversations/{id}", Member, s.getConversation, "a conversation", nil, inbox.Conversation{}, 200),
+		r("PATCH", ws+"/conversations/{id}", Member, s.updateConversation, "change status, priority, assignment", ConversationPatchRequest{}, inbox.Conversation{}, 200),
+		r("POST", ws+"/conversations/{id}/read", Member, s.markRead, "mark read", nil, inbox.ReadState{}, 200),
+		r("POST", ws+"/conversations/{id}/unread", Member, s.markUnread, "mark unread", nil, inbox.ReadState{}, 200),
+		r("POST", ws+"/conversations/{id}/labels", Member, s.addLabels, "add labels", LabelIDsRequest{}, inbox.Conversation{}, 200),
+		r("DELETE", ws+"/conversations/{id}/labels/{label_id}", Member, s.removeLabel, "remove a label", nil, inbox.Conversation{}, 200),
+		r("GET", ws+"/conversations/{id}/participants", Member, s.participants, "group participants", nil, ListResponse[inbox.Participant]{}, 200),
+		r("GET", ws+"/conversations/{id}/messages", Member, s.listMessages, "messages before a cursor, oldest first (?before=&limit=)", nil, inbox.Page[inbox.Message]{}, 200),
+		r("POST", ws+"/conversations/{id}/messages", Member, s.createMessage, "send a message or store a private note", SendRequest{}, inbox.Message{}, 202),
+		r("POST", ws+"/messages/{id}/reactions", Member, s.addReaction, "react to a message", ReactionRequest{}, inbox.Message{}, 200),
+		r("DELETE", ws+"/messages/{id}/reactions", Member, s.removeReaction, "remove the caller's reaction", nil, inbox.Message{}, 200),
+		r("GET", ws+"/sync/snapshot", Member, s.snapshot, "initial sync state", nil, inbox.Snapshot{}, 200),
+		r("GET", ws+"/sync", Member, s.changes, "changes since a cursor, 410 conflict when too old (?since=&limit=)", nil, inbox.ChangeBatch{}, 200),
+	}
+}

@@ -1,0 +1,1184 @@
+package store
+
+// Inbound pipeline: the raw inbound log (append with group commit, per-channel
+// leases for ordered processing) and ApplyInbound, which turns normalized
+// channel events into contacts, conversations, messages, reactions and
+// statuses in one transaction together with their change rows.
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/parleyhq/parley/internal/channel"
+	"github.com/parleyhq/parley/internal/inbox"
+)
+
+// Inbound log states.
+const (
+	InboundPending = "pending"
+	InboundDone    = "done"
+	InboundFailed  = "failed" // gave up after too many processing errors
+)
+
+// InboundEntry is one raw webhook request kept in the inbound log.
+type InboundEntry struct {
+	ID          string
+	WorkspaceID string
+	ChannelID   string
+	ReceivedAt  time.Time
+	Method      string
+	URL         string
+	Header      http.Header // without credentials (Authorization, secret tokens, cookies)
+	Body        []byte
+	Attempts    int
+	State       string
+	NextAttempt time.Time // a failed entry waits until then (and so do the later entries of its channel)
+}
+
+type plInboundMeta struct {
+	Method string      `json:"method,omitempty"`
+	URL    string      `json:"url,omitempty"`
+	Header http.Header `json:"header,omitempty"`
+}
+
+// plDroppedHeaders carry credentials and are never stored.
+var plDroppedHeaders = []string{"Authorization", "Cookie", "X-Telegram-Bot-Api-Secret-Token", "Proxy-Authorization"}
+
+// AppendInbound durably appends entries to the inbound log in ONE transaction
+// (the ingest group committer batches concurrent webhooks into one call).
+// Missing ids are assigned (UUIDv7, so id order is arrival order).
+func (db *DB) AppendInbound(ctx context.Context, entries []InboundEntry) error {
+	return db.write(ctx, func(t *tx) error {
+		const per = 50
+		for start := 0; start < len(entries); start += per {
+			chunk := entries[start:min(start+per, len(entries))]
+			var b strings.Builder
+			b.WriteString(`INSERT INTO inbound_log (id, workspace_id, channel_id, received_at, headers, body, state) VALUES `)
+			args := make([]any, 0, len(chunk)*7)
+			for i := range chunk {
+				e := &chunk[i]
+				if e.ID == "" {
+					e.ID = newID()
+				}
+				if e.ReceivedAt.IsZero() {
+					e.ReceivedAt = t.now
+				}
+				h := e.Header.Clone()
+				for _, k := range plDroppedHeaders {
+					h.Del(k)
+				}
+				meta, err := json.Marshal(plInboundMeta{Method: e.Method, URL: e.URL, Header: h})
+				if err != nil {
+					return err
+				}
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+				args = append(args, e.ID, e.WorkspaceID, e.ChannelID, ts(e.ReceivedAt), string(meta), e.Body, InboundPending)
+			}
+			if _, err := t.exec(b.String(), args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ClaimInboundChannels leases up to limit channels that have pending inbound
+// entries and no live lease, for owner, until now+lease. A channel is
+// processed by one lease holder at a time, so its entries keep their order;
+// a crashed holder's lease simply expires.
+func (db *DB) ClaimInboundChannels(ctx context.Context, owner string, lease time.Duration, limit int) ([]string, error) {
+	var out []string
+	err := db.write(ctx, func(t *tx) error {
+		now := ts(t.now)
+		rows, err := t.query(`SELECT DISTINCT l.channel_id FROM inbound_log l
+			LEFT JOIN inbound_leases k ON k.channel_id = l.channel_id
+			WHERE l.state = ? AND l.next_attempt_at <= ? AND (k.channel_id IS NULL OR k.locked_until < ?)
+			LIMIT ?`, InboundPending, now, now, limit)
+		if err != nil {
+			return err
+		}
+		cands, err := collectStrings(rows)
+		if err != nil {
+			return err
+		}
+		until := ts(t.now.Add(lease))
+		for _, ch := range cands {
+			var got string
+			err := t.queryRow(`INSERT INTO inbound_leases (channel_id, owner, locked_until) VALUES (?, ?, ?)
+				ON CONFLICT (channel_id) DO UPDATE SET owner = excluded.owner, locked_until = excluded.locked_until
+				WHERE inbound_leases.locked_until < ?
+				RETURNING channel_id`, ch, owner, until, now).Scan(&got)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // another node got it first
+			}
+			if err != nil {
+				return err
+			}
+			out = append(out, ch)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ReleaseInboundLease gives a channel's lease back.
+func (db *DB) ReleaseInboundLease(ctx context.Context, channelID, owner string) error {
+	return db.write(ctx, func(t *tx) error {
+		_, err := t.exec(`DELETE FROM inbound_leases WHERE channel_id = ? AND owner = ?`, channelID, owner)
+		return err
+	})
+}
+
+// ExtendInboundLease renews a held lease; it reports false when the lease was lost.
+func (db *DB) ExtendInboundLease(ctx context.Context, channelID, owner string, lease time.Duration) (bool, error) {
+	var n int64
+	err := db.write(ctx, func(t *tx) error {
+		res, err := t.exec(`UPDATE inbound_leases SET locked_until = ? WHERE channel_id = ? AND owner = ?`, ts(t.now.Add(lease)), channelID, owner)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n > 0, err
+}
+
+const plInboundCols = `id, workspace_id, channel_id, received_at, headers, body, attempts, state, next_attempt_at`
+
+func plScanInbound(rows *sql.Rows) ([]InboundEntry, error) {
+	defer rows.Close()
+	var out []InboundEntry
+	for rows.Next() {
+		var e InboundEntry
+		var rec, next int64
+		var meta []byte
+		if err := rows.Scan(&e.ID, &e.WorkspaceID, &e.ChannelID, &rec, &meta, &e.Body, &e.Attempts, &e.State, &next); err != nil {
+			return nil, err
+		}
+		if next > 0 {
+			e.NextAttempt = fromTS(next)
+		}
+		e.ReceivedAt = fromTS(rec)
+		var m plInboundMeta
+		if err := decodeJSON(meta, &m); err == nil {
+			e.Method, e.URL, e.Header = m.Method, m.URL, m.Header
+		}
+		if e.Header == nil {
+			e.Header = http.Header{}
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// PendingInbound lists a channel's pending entries in id (arrival) order,
+// including those waiting for a retry (the caller stops there to keep order).
+func (db *DB) PendingInbound(ctx context.Context, channelID string, limit int) ([]InboundEntry, error) {
+	var out []InboundEntry
+	err := db.read(ctx, func(t *tx) error {
+		rows, err := t.query(`SELECT `+plInboundCols+` FROM inbound_log WHERE channel_id = ? AND state = ? ORDER BY id LIMIT ?`,
+			channelID, InboundPending, limit)
+		if err != nil {
+			return err
+		}
+		out, err = plScanInbound(rows)
+		return err
+	})
+	return out, err
+}
+
+// InboundSince lists a channel's entries (any state) received at or after
+// since, after the id afterID, in id order: the input of a reprocess.
+func (db *DB) InboundSince(ctx context.Context, channelID string, since time.Time, afterID string, limit int) ([]InboundEntry, error) {
+	var out []InboundEntry
+	err := db.read(ctx, func(t *tx) error {
+		rows, err := t.query(`SELECT `+plInboundCols+` FROM inbound_log WHERE channel_id = ? AND received_at >= ? AND id > ? ORDER BY id LIMIT ?`,
+			channelID, ts(since), afterID, limit)
+		if err != nil {
+			return err
+		}
+		out, err = plScanInbound(rows)
+		return err
+	})
+	return out, err
+}
+
+// GetInbound returns one inbound entry.
+func (db *DB) GetInbound(ctx context.Context, id string) (InboundEntry, error) {
+	var out []InboundEntry
+	err := db.read(ctx, func(t *tx) error {
+		rows, err := t.query(`SELECT `+plInboundCols+` FROM inbound_log WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		out, err = plScanInbound(rows)
+		return err
+	})
+	if err == nil && len(out) == 0 {
+		err = notFound("inbound entry")
+	}
+	if err != nil {
+		return InboundEntry{}, err
+	}
+	return out[0], nil
+}
+
+// FailInbound records a processing error (not a parse error: those become
+// unsupported messages). The entry is retried at retryAt, or given up
+// (state failed) when giveUp is true.
+func (db *DB) FailInbound(ctx context.Context, id, reason string, retryAt time.Time, giveUp bool) error {
+	return db.write(ctx, func(t *tx) error {
+		state := InboundPending
+		if giveUp {
+			state = InboundFailed
+		}
+		_, err := t.exec(`UPDATE inbound_log SET attempts = attempts + 1, error = ?, next_attempt_at = ?, state = ? WHERE id = ?`,
+			plTruncate(reason, 1000), ts(retryAt), state, id)
+		return err
+	})
+}
+
+// InboundCounts reports the number of entries per state (for metrics and tests).
+func (db *DB) InboundCounts(ctx context.Context) (map[string]int, error) {
+	out := map[string]int{}
+	err := db.read(ctx, func(t *tx) error {
+		rows, err := t.query(`SELECT state, COUNT(*) FROM inbound_log GROUP BY state`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var s string
+			var n int
+			if err := rows.Scan(&s, &n); err != nil {
+				return err
+			}
+			out[s] = n
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+func plTruncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// UnparsedExternalID is the external id of the unsupported placeholder
+// message an unreadable payload becomes (one per inbound entry).
+func UnparsedExternalID(entryID string) string { return "unparsed:" + entryID }
+
+// ApplyResult counts what an ApplyInbound did.
+type ApplyResult struct {
+	Events      int // events applied
+	NewMessages int // messages created
+	Changed     int // events that changed something other than creating a message
+	Unchanged   int // duplicates and no-op events
+	Pending     int // events kept until their target arrives
+}
+
+// Add sums results.
+func (r *ApplyResult) Add(o ApplyResult) {
+	r.Events += o.Events
+	r.NewMessages += o.NewMessages
+	r.Changed += o.Changed
+	r.Unchanged += o.Unchanged
+	r.Pending += o.Pending
+}
+
+// ApplyInbound applies the events parsed from entry for channel ch and marks
+// the entry done, all in ONE transaction with the change rows of every
+// touched message, conversation and contact. It is idempotent: applying the
+// same entry again creates nothing new.
+func (db *DB) ApplyInbound(ctx context.Context, entry InboundEntry, ch inbox.Channel, events []channel.Event) (ApplyResult, error) {
+	var res ApplyResult
+	err := db.write(ctx, func(t *tx) error {
+		var err error
+		res, err = plApplyInbound(t, entry, ch, events)
+		return err
+	})
+	return res, err
+}
+
+// InboundBatchItem is one entry and its parsed events.
+type InboundBatchItem struct {
+	Entry  InboundEntry
+	Events []channel.Event
+}
+
+// ApplyInboundBatch applies several entries of one channel, in order, in ONE
+// transaction (cheaper under load). If it fails, the caller retries the
+// entries one by one to isolate the bad one.
+func (db *DB) ApplyInboundBatch(ctx context.Context, ch inbox.Channel, items []InboundBatchItem) (ApplyResult, error) {
+	var total ApplyResult
+	err := db.write(ctx, func(t *tx) error {
+		// One applier for the batch: an entity touched by several entries
+		// gets one change row.
+		a := plNewApplier(t, ch)
+		for _, it := range items {
+			if err := a.entry(it.Entry, it.Events); err != nil {
+				return err
+			}
+		}
+		if err := a.emitAll(); err != nil {
+			return err
+		}
+		total = a.res
+		return nil
+	})
+	return total, err
+}
+
+// ApplyInboundDryRun computes what ApplyInbound would do and rolls it back.
+func (db *DB) ApplyInboundDryRun(ctx context.Context, entry InboundEntry, ch inbox.Channel, events []channel.Event) (ApplyResult, error) {
+	stx, err := db.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return ApplyResult{}, db.d.mapError(err)
+	}
+	defer stx.Rollback()
+	t := &tx{ctx: ctx, q: stx, d: db.d, now: db.clock()}
+	res, err := plApplyInbound(t, entry, ch, events)
+	return res, db.d.mapError(err)
+}
+
+// plApplier holds the state of one ApplyInbound.
+type plApplier struct {
+	t   *tx
+	ch  inbox.Channel
+	ws  string
+	res ApplyResult
+	// touched entities, emitted once at the end (in this order).
+	contacts      []string
+	conversations []string
+	messages      []string
+	seen          map[string]bool
+}
+
+func plApplyInbound(t *tx, entry InboundEntry, ch inbox.Channel, events []channel.Event) (ApplyResult, error) {
+	a := plNewApplier(t, ch)
+	if err := a.entry(entry, events); err != nil {
+		return ApplyResult{}, err
+	}
+	if err := a.emitAll(); err != nil {
+		return ApplyResult{}, err
+	}
+	return a.res, nil
+}
+
+func plNewApplier(t *tx, ch inbox.Channel) *plApplier {
+	return &plApplier{t: t, ch: ch, ws: ch.WorkspaceID, seen: map[string]bool{}}
+}
+
+// entry applies one inbound entry's events (change rows are emitted by the caller).
+func (a *plApplier) entry(entry InboundEntry, events []channel.Event) error {
+	t, ch := a.t, a.ch
+	if t.d.name == "postgres" {
+		// One applier per channel at a time, whatever the leases say (SQLite
+		// has a single writer already).
+		if _, err := t.exec(`SELECT pg_advisory_xact_lock(hashtext(?))`, "parley-inbound:"+ch.ID); err != nil {
+			return err
+		}
+	}
+	for i := range events {
+		ev := events[i]
+		if ev.Timestamp.IsZero() {
+			ev.Timestamp = entry.ReceivedAt
+		}
+		ev.Timestamp = ev.Timestamp.UTC().Truncate(time.Microsecond)
+		if err := a.apply(ev, fmt.Sprintf("%s:%d", entry.ID, i)); err != nil {
+			return fmt.Errorf("event %d (%s): %w", i, ev.Type, err)
+		}
+		a.res.Events++
+	}
+	if entry.ID != "" {
+		// A payload once kept as an unreadable placeholder and now parsed
+		// (after a parser fix) retires the placeholder.
+		ph := UnparsedExternalID(entry.ID)
+		kept := false
+		for _, ev := range events {
+			kept = kept || ev.ExternalID == ph
+		}
+		if !kept {
+			rows, err := t.query(`UPDATE messages SET deleted_at = ?, text = '' WHERE workspace_id = ? AND channel_id = ? AND external_id = ? AND external_id <> '' AND deleted_at IS NULL RETURNING id`,
+				ts(t.now), ch.WorkspaceID, ch.ID, ph)
+			if err != nil {
+				return err
+			}
+			ids, err := collectStrings(rows)
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				a.touch(inbox.EntityMessage, id)
+			}
+		}
+		if _, err := t.exec(`UPDATE inbound_log SET state = ?, processed_at = ?, error = '' WHERE id = ?`, InboundDone, ts(t.now), entry.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *plApplier) touch(kind, id string) {
+	k := kind + ":" + id
+	if id == "" || a.seen[k] {
+		return
+	}
+	a.seen[k] = true
+	switch kind {
+	case inbox.EntityContact:
+		a.contacts = append(a.contacts, id)
+	case inbox.EntityConversation:
+		a.conversations = append(a.conversations, id)
+	case inbox.EntityMessage:
+		a.messages = append(a.messages, id)
+	}
+}
+
+func (a *plApplier) apply(ev channel.Event, pendingID string) error {
+	switch ev.Type {
+	case channel.EventMessage, "":
+		return a.message(ev)
+	case channel.EventStatus:
+		return a.status(ev, pendingID)
+	case channel.EventRead:
+		return a.read(ev)
+	case channel.EventReaction, channel.EventEdit, channel.EventDelete:
+		return a.targeted(ev, pendingID)
+	case channel.EventGroupInfo:
+		return a.groupInfo(ev)
+	case channel.EventAuth:
+		return a.auth(ev)
+	}
+	// An event type this version does not know: keep it visible.
+	ev.Type = channel.EventMessage
+	ev.Kind = inbox.KindUnsupported
+	return a.message(ev)
+}
+
+// ---- messages ----
+
+// messageByExternal finds a message of this channel by a provider id.
+func (a *plApplier) messageByExternal(ext string) (id, direction, status string, createdAt int64, convID string, err error) {
+	if ext == "" {
+		return "", "", "", 0, "", sql.ErrNoRows
+	}
+	err = a.t.queryRow(`SELECT id, direction, status, created_at, conversation_id FROM messages WHERE workspace_id = ? AND channel_id = ? AND external_id = ? AND external_id <> ''`,
+		a.ws, a.ch.ID, ext).Scan(&id, &direction, &status, &createdAt, &convID)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = a.t.queryRow(`SELECT m.id, m.direction, m.status, m.created_at, m.conversation_id FROM message_external_ids x JOIN messages m ON m.id = x.message_id
+			WHERE x.workspace_id = ? AND x.channel_id = ? AND x.external_id = ?`, a.ws, a.ch.ID, ext).Scan(&id, &direction, &status, &createdAt, &convID)
+	}
+	return id, direction, status, createdAt, convID, err
+}
+
+func plJSON(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	if json.Valid(b) {
+		return string(b)
+	}
+	s, _ := json.Marshal(map[string]string{"raw": string(b)})
+	return string(s)
+}
+
+func (a *plApplier) message(ev channel.Event) error {
+	t := a.t
+	if ev.ExternalID != "" {
+		if _, _, _, _, _, err := a.messageByExternal(ev.ExternalID); err == nil {
+			a.res.Unchanged++ // a replay, or the echo of our own send
+			return nil
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+	}
+	outbound := ev.Direction == "outbound"
+	kind := ev.Kind
+	if kind == "" {
+		kind = inbox.KindText
+		if len(ev.Attachments) > 0 {
+			kind = ev.Attachments[0].Kind
+		}
+	}
+	// The customer side: the sender of an inbound message, the recipient of an echo.
+	customer := ev.Sender
+	if outbound {
+		customer = ev.Recipient
+		if customer.Identifier == "" && !ev.IsGroup {
+			customer = channel.Party{Identifier: ev.ChatID}
+		}
+	}
+	convID, err := a.conversationFor(ev, customer, !outbound)
+	if err != nil {
+		return err
+	}
+	senderType, senderID, senderName := "contact", "", ev.Sender.Name
+	status := inbox.MsgReceived
+	if outbound {
+		senderType = "agent"
+		if ev.Sender.IsBot {
+			senderType = "bot"
+		}
+		status = inbox.MsgSent
+		if inbox.StatusRank(ev.Status) > inbox.StatusRank(status) {
+			status = ev.Status
+		}
+	} else {
+		who := ev.Sender
+		if who.Identifier == "" {
+			who.Identifier = ev.ChatID
+		}
+		cid, err := a.contactFor(who)
+		if err != nil {
+			return err
+		}
+		senderID = cid
+		if ev.IsGroup {
+			if err := a.participant(convID, cid, ""); err != nil {
+				return err
+			}
+		}
+		if senderName == "" {
+			_ = t.queryRow(`SELECT name FROM contacts WHERE id = ?`, cid).Scan(&senderName)
+		}
+	}
+	var replyTo any
+	if ev.ReplyToID != "" {
+		if rid, _, _, _, _, err := a.messageByExternal(ev.ReplyToID); err == nil {
+			replyTo = rid
+		}
+	}
+	var loc any
+	if ev.Location != nil {
+		loc = jsonNull(ev.Location)
+	}
+	text := ev.Text
+	content := ev.Content
+	if kind == inbox.KindUnsupported && len(content) == 0 {
+		content = ev.Raw
+	}
+	id := newID()
+	created := ts(ev.Timestamp)
+	var got string
+	err = t.queryRow(`INSERT INTO messages (id, workspace_id, conversation_id, channel_id, direction, sender_type, sender_id, sender_name,
+			kind, text, content, location, external_id, reply_to_id, status, error, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (workspace_id, channel_id, external_id) WHERE external_id <> '' DO NOTHING
+		RETURNING id`,
+		id, a.ws, convID, a.ch.ID, map[bool]string{true: "outbound", false: "inbound"}[outbound], senderType, senderID, senderName,
+		kind, text, plJSON(content), loc, ev.ExternalID, replyTo, status, ev.Error, created).Scan(&got)
+	if errors.Is(err, sql.ErrNoRows) {
+		a.res.Unchanged++ // a concurrent duplicate won
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, m := range ev.Attachments {
+		mk := m.Kind
+		if mk == "" {
+			mk = kind
+		}
+		if _, err := t.exec(`INSERT INTO attachments (id, workspace_id, message_id, kind, mime_type, filename, size, duration_ms, width, height, provider_ref, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, newID(), a.ws, id, mk, m.MimeType, m.Filename, m.Size, m.DurationMS, m.Width, m.Height, m.ProviderRef, ts(t.now)); err != nil {
+			return err
+		}
+	}
+	if outbound {
+		if _, err := t.exec(`INSERT INTO message_statuses (message_id, status, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, id, status, created); err != nil {
+			return err
+		}
+	}
+	if err := a.bumpConversation(convID, ev, kind, outbound); err != nil {
+		return err
+	}
+	a.res.NewMessages++
+	a.touch(inbox.EntityMessage, id)
+	a.touch(inbox.EntityConversation, convID)
+	// Events that arrived before this message.
+	return a.applyPending(ev.ExternalID)
+}
+
+func plPreview(kind, text string) string {
+	if text != "" {
+		r := []rune(strings.Join(strings.Fields(text), " "))
+		if len(r) > 140 {
+			r = r[:140]
+		}
+		return string(r)
+	}
+	switch kind {
+	case inbox.KindText:
+		return ""
+	case inbox.KindUnsupported:
+		return "[unsupported message]"
+	}
+	return "[" + kind + "]"
+}
+
+func (a *plApplier) bumpConversation(convID string, ev channel.Event, kind string, outbound bool) error {
+	at := ts(ev.Timestamp)
+	dir := "inbound"
+	if outbound {
+		dir = "outbound"
+	}
+	// Only move last_message forward in time (old history replays do not take it over).
+	if _, err := a.t.exec(`UPDATE conversations SET
+			last_message_preview = CASE WHEN last_message_at IS NULL OR last_message_at <= ? THEN ? ELSE last_message_preview END,
+			last_message_direction = CASE WHEN last_message_at IS NULL OR last_message_at <= ? THEN ? ELSE last_message_direction END,
+			last_message_at = CASE WHEN last_message_at IS NULL OR last_message_at <= ? THEN ? ELSE last_message_at END,
+			last_activity_at = CASE WHEN last_activity_at < ? THEN ? ELSE last_activity_at END,
+			updated_at = ?
+		WHERE id = ?`, at, plPreview(kind, ev.Text), at, dir, at, at, at, at, ts(a.t.now), convID); err != nil {
+		return err
+	}
+	if !outbound {
+		if _, err := a.t.exec(`UPDATE conversations SET inbound_count = inbound_count + 1,
+			last_inbound_at = CASE WHEN last_inbound_at IS NULL OR last_inbound_at < ? THEN ? ELSE last_inbound_at END WHERE id = ?`, at, at, convID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ---- contacts ----
+
+// normPhone makes an E.164-looking "+digits" string, "" when implausible.
+func plNormPhone(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	d := b.String()
+	if len(d) < 7 || len(d) > 15 {
+		return ""
+	}
+	return "+" + d
+}
+
+// contactFor resolves a party to a contact: by identity on this channel, then
+// (within this workspace only) by normalized phone or email, else a new
+// contact. Names and avatars only fill empty fields.
+func (a *plApplier) contactFor(p channel.Party) (string, error) {
+	t := a.t
+	ident := p.Identifier
+	phone := plNormPhone(p.Phone)
+	email := normEmail(p.Email)
+	if ident == "" {
+		ident = phone
+		if ident == "" {
+			ident = email
+		}
+	}
+	if ident == "" {
+		return "", inbox.Errorf(inbox.Invalid, "event has no sender identifier")
+	}
+	var cid string
+	err := t.queryRow(`SELECT contact_id FROM contact_identities WHERE workspace_id = ? AND channel_id = ? AND identifier = ?`, a.ws, a.ch.ID, ident).Scan(&cid)
+	switch {
+	case err == nil:
+	case errors.Is(err, sql.ErrNoRows):
+		if phone != "" {
+			err = t.queryRow(`SELECT contact_id FROM contact_phones WHERE workspace_id = ? AND phone = ? ORDER BY contact_id LIMIT 1`, a.ws, phone).Scan(&cid)
+		}
+		if cid == "" && email != "" {
+			err = t.queryRow(`SELECT contact_id FROM contact_emails WHERE workspace_id = ? AND email = ? ORDER BY contact_id LIMIT 1`, a.ws, email).Scan(&cid)
+		}
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return "", err
+		}
+		if cid == "" {
+			cid = newID()
+			if _, err := t.exec(`INSERT INTO contacts (id, workspace_id, name, avatar_url, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+				cid, a.ws, p.Name, p.AvatarURL, ts(t.now), ts(t.now)); err != nil {
+				return "", err
+			}
+		}
+		if _, err := t.exec(`INSERT INTO contact_identities (workspace_id, channel_id, identifier, contact_id, created_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT DO NOTHING`, a.ws, a.ch.ID, ident, cid, ts(t.now)); err != nil {
+			return "", err
+		}
+		// A concurrent writer may have won the identity: use whatever is stored.
+		if err := t.queryRow(`SELECT contact_id FROM contact_identities WHERE workspace_id = ? AND channel_id = ? AND identifier = ?`, a.ws, a.ch.ID, ident).Scan(&cid); err != nil {
+			return "", err
+		}
+		a.touch(inbox.EntityContact, cid)
+	default:
+		return "", err
+	}
+	// Fill in empty fields only: never overwrite an operator's edit.
+	res, err := t.exec(`UPDATE contacts SET
+			name = CASE WHEN name = '' THEN ? ELSE name END,
+			avatar_url = CASE WHEN avatar_url = '' THEN ? ELSE avatar_url END,
+			updated_at = ?
+		WHERE id = ? AND ((name = '' AND ? <> '') OR (avatar_url = '' AND ? <> ''))`, p.Name, p.AvatarURL, ts(t.now), cid, p.Name, p.AvatarURL)
+	if err != nil {
+		return "", err
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		a.touch(inbox.EntityContact, cid)
+	}
+	if phone != "" {
+		if ok, err := a.addListValue("contact_phones", "phone", cid, phone); err != nil {
+			return "", err
+		} else if ok {
+			a.touch(inbox.EntityContact, cid)
+		}
+	}
+	if email != "" {
+		if ok, err := a.addListValue("contact_emails", "email", cid, email); err != nil {
+			return "", err
+		} else if ok {
+			a.touch(inbox.EntityContact, cid)
+		}
+	}
+	return cid, nil
+}
+
+func (a *plApplier) addListValue(table, col, cid, v string) (bool, error) {
+	var n int
+	if err := a.t.queryRow(`SELECT COUNT(*) FROM `+table+` WHERE contact_id = ? AND `+col+` = ?`, cid, v).Scan(&n); err != nil || n > 0 {
+		return false, err
+	}
+	var pos int
+	if err := a.t.queryRow(`SELECT COALESCE(MAX(position), -1) + 1 FROM `+table+` WHERE contact_id = ?`, cid).Scan(&pos); err != nil {
+		return false, err
+	}
+	_, err := a.t.exec(`INSERT INTO `+table+` (contact_id, workspace_id, `+col+`, position) VALUES (?, ?, ?, ?)`, cid, a.ws, v, pos)
+	return err == nil, err
+}
+
+func (a *plApplier) participant(convID, contactID, role string) error {
+	res, err := a.t.exec(`INSERT INTO conversation_participants (conversation_id, contact_id, workspace_id, role, joined_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT DO NOTHING`, convID, contactID, a.ws, role, ts(a.t.now))
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		a.touch(inbox.EntityConversation, convID)
+	}
+	return nil
+}
+
+// ---- conversations ----
+
+// conversationFor finds the conversation of an event: for a group chat the
+// one with its external chat id, otherwise the customer's on this channel.
+// The newest one is used; a resolved (or snoozed) one is reopened when
+// reopen is set (an inbound message); none: a new open conversation.
+func (a *plApplier) conversationFor(ev channel.Event, customer channel.Party, reopen bool) (string, error) {
+	t := a.t
+	var contactID, chat string
+	var err error
+	if ev.IsGroup {
+		chat = ev.ChatID
+		if chat == "" {
+			return "", inbox.Errorf(inbox.Invalid, "group event without chat id")
+		}
+		// The group itself is the conversation's contact (its address on the channel).
+		contactID, err = a.contactFor(channel.Party{Identifier: chat, Name: ev.GroupTitle, AvatarURL: ev.GroupAvatar})
+	} else {
+		contactID, err = a.contactFor(customer)
+		if customer.Identifier != "" {
+			chat = customer.Identifier
+		}
+		if ev.ChatID != "" {
+			chat = ev.ChatID
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	var id, status string
+	if ev.IsGroup {
+		err = t.queryRow(`SELECT id, status FROM conversations WHERE workspace_id = ? AND channel_id = ? AND external_chat_id = ? AND is_group = ?
+			ORDER BY CASE WHEN status IN ('resolved', 'spam') THEN 1 ELSE 0 END, last_activity_at DESC, id DESC LIMIT 1`, a.ws, a.ch.ID, chat, true).Scan(&id, &status)
+	} else {
+		err = t.queryRow(`SELECT id, status FROM conversations WHERE workspace_id = ? AND channel_id = ? AND contact_id = ? AND is_group = ?
+			ORDER BY CASE WHEN status IN ('resolved', 'spam') THEN 1 ELSE 0 END, last_activity_at DESC, id DESC LIMIT 1`, a.ws, a.ch.ID, contactID, false).Scan(&id, &status)
+	}
+	switch {
+	case err == nil:
+		if reopen && (status == inbox.StatusResolved || status == inbox.StatusSnoozed) {
+			if _, err := t.exec(`UPDATE conversations SET status = ?, snoozed_until = NULL, updated_at = ? WHERE id = ?`, inbox.StatusOpen, ts(t.now), id); err != nil {
+				return "", err
+			}
+			a.touch(inbox.EntityConversation, id)
+		}
+		return id, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return "", err
+	}
+	var num int64
+	if err := t.queryRow(`INSERT INTO conversation_counters (workspace_id, last_number) VALUES (?, 1)
+		ON CONFLICT (workspace_id) DO UPDATE SET last_number = conversation_counters.last_number + 1 RETURNING last_number`, a.ws).Scan(&num); err != nil {
+		return "", err
+	}
+	id = newID()
+	at := ts(ev.Timestamp)
+	var meta any
+	if ev.IsGroup && ev.GroupAvatar != "" {
+		meta = jsonNull(map[string]any{"avatar_url": ev.GroupAvatar})
+	}
+	if _, err := t.exec(`INSERT INTO conversations (id, workspace_id, number, channel_id, contact_id, status, is_group, title, group_meta, external_chat_id,
+			last_activity_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, a.ws, num, a.ch.ID, contactID, inbox.StatusOpen, ev.IsGroup, map[bool]string{true: ev.GroupTitle}[ev.IsGroup], meta, chat, at, ts(t.now), ts(t.now)); err != nil {
+		return "", err
+	}
+	a.touch(inbox.EntityConversation, id)
+	return id, nil
+}
+
+func (a *plApplier) groupInfo(ev channel.Event) error {
+	if ev.ChatID == "" {
+		a.res.Unchanged++
+		return nil
+	}
+	ev.IsGroup = true
+	convID, err := a.conversationFor(ev, channel.Party{}, false)
+	if err != nil {
+		return err
+	}
+	changed := false
+	if ev.GroupTitle != "" {
+		res, err := a.t.exec(`UPDATE conversations SET title = ?, updated_at = ? WHERE id = ? AND title <> ?`, ev.GroupTitle, ts(a.t.now), convID, ev.GroupTitle)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			changed = true
+		}
+	}
+	if ev.GroupAvatar != "" {
+		var raw []byte
+		if err := a.t.queryRow(`SELECT group_meta FROM conversations WHERE id = ?`, convID).Scan(&raw); err != nil {
+			return err
+		}
+		meta := map[string]any{}
+		_ = decodeJSON(raw, &meta)
+		if meta["avatar_url"] != ev.GroupAvatar {
+			meta["avatar_url"] = ev.GroupAvatar
+			if _, err := a.t.exec(`UPDATE conversations SET group_meta = ?, updated_at = ? WHERE id = ?`, jsonNull(meta), ts(a.t.now), convID); err != nil {
+				return err
+			}
+			changed = true
+		}
+	}
+	for _, p := range ev.Participants {
+		cid, err := a.contactFor(p)
+		if err != nil {
+			return err
+		}
+		if err := a.participant(convID, cid, ""); err != nil {
+			return err
+		}
+	}
+	if changed {
+		a.touch(inbox.EntityConversation, convID)
+		a.res.Changed++
+	} else {
+		a.res.Unchanged++
+	}
+	return nil
+}
+
+// ---- statuses, reads, reactions, edits, deletes ----
+
+type plPendingEvent struct {
+	Type      channel.EventType `json:"type"`
+	TargetID  string            `json:"target_id"`
+	Emoji     string            `json:"emoji,omitempty"`
+	Status    string            `json:"status,omitempty"`
+	Error     string            `json:"error,omitempty"`
+	Text      string            `json:"text,omitempty"`
+	Sender    channel.Party     `json:"sender"`
+	Direction string            `json:"direction,omitempty"`
+	ChatID    string            `json:"chat_id,omitempty"`
+	IsGroup   bool              `json:"is_group,omitempty"`
+	Timestamp time.Time         `json:"timestamp"`
+}
+
+func (a *plApplier) keepPending(ev channel.Event, pendingID string) error {
+	b, err := json.Marshal(plPendingEvent{Type: ev.Type, TargetID: ev.TargetID, Emoji: ev.Emoji, Status: ev.Status, Error: ev.Error, Text: ev.Text,
+		Sender: ev.Sender, Direction: ev.Direction, ChatID: ev.ChatID, IsGroup: ev.IsGroup, Timestamp: ev.Timestamp})
+	if err != nil {
+		return err
+	}
+	if _, err := a.t.exec(`INSERT INTO pending_events (id, workspace_id, channel_id, target_external_id, event, created_at) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`, pendingID, a.ws, a.ch.ID, ev.TargetID, string(b), ts(a.t.now)); err != nil {
+		return err
+	}
+	a.res.Pending++
+	return nil
+}
+
+// applyPending applies, in arrival order, the events kept for ext.
+func (a *plApplier) applyPending(ext string) error {
+	if ext == "" {
+		return nil
+	}
+	rows, err := a.t.query(`SELECT id, event FROM pending_events WHERE channel_id = ? AND target_external_id = ? ORDER BY created_at, id`, a.ch.ID, ext)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		id string
+		ev []byte
+	}
+	var list []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.id, &r.ev); err != nil {
+			rows.Close()
+			return err
+		}
+		list = append(list, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, r := range list {
+		var p plPendingEvent
+		if err := json.Unmarshal(r.ev, &p); err != nil {
+			return err
+		}
+		ev := channel.Event{Type: p.Type, TargetID: p.TargetID, Emoji: p.Emoji, Status: p.Status, Error: p.Error, Text: p.Text,
+			Sender: p.Sender, Direction: p.Direction, ChatID: p.ChatID, IsGroup: p.IsGroup, Timestamp: p.Timestamp}
+		var err error
+		if ev.Type == channel.EventStatus {
+			err = a.status(ev, "")
+		} else {
+			err = a.targeted(ev, "")
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := a.t.exec(`DELETE FROM pending_events WHERE id = ?`, r.id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// status records a delivery status of one of our messages. Statuses are kept
+// per message and status; the message's status only moves up (sent <
+// delivered < read; failed is terminal and keeps its reason).
+func (a *plApplier) status(ev channel.Event, pendingID string) error {
+	id, dir, cur, _, _, err := a.messageByExternal(ev.TargetID)
+	if errors.Is(err, sql.ErrNoRows) {
+		if pendingID == "" || ev.TargetID == "" {
+			a.res.Unchanged++
+			return nil
+		}
+		return a.keepPending(ev, pendingID)
+	}
+	if err != nil {
+		return err
+	}
+	if dir != "outbound" || inbox.StatusRank(ev.Status) == 0 {
+		a.res.Unchanged++
+		return nil
+	}
+	if _, err := a.t.exec(`INSERT INTO message_statuses (message_id, status, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, id, ev.Status, ts(ev.Timestamp)); err != nil {
+		return err
+	}
+	if inbox.StatusRank(ev.Status) <= inbox.StatusRank(cur) {
+		a.res.Unchanged++
+		return nil
+	}
+	if ev.Status == inbox.MsgFailed {
+		reason := ev.Error
+		if reason == "" {
+			reason = "the provider reported the message as failed"
+		}
+		_, err = a.t.exec(`UPDATE messages SET status = ?, error = ? WHERE id = ?`, ev.Status, reason, id)
+	} else {
+		_, err = a.t.exec(`UPDATE messages SET status = ? WHERE id = ?`, ev.Status, id)
+	}
+	if err != nil {
+		return err
+	}
+	a.touch(inbox.EntityMessage, id)
+	a.res.Changed++
+	return nil
+}
+
+// read marks our outbound messages of the chat up to the watermark (or the
+// target message) as read.
+func (a *plApplier) read(ev channel.Event) error {
+	var convID string
+	var upTo int64
+	if ev.TargetID != "" {
+		_, _, _, created, cid, err := a.messageByExternal(ev.TargetID)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if err == nil {
+			convID, upTo = cid, created
+		}
+	}
+	if convID == "" {
+		if ev.Watermark.IsZero() {
+			a.res.Unchanged++
+			return nil
+		}
+		upTo = ts(ev.Watermark)
+		ident := ev.ChatID
+		if ident == "" {
+			ident = ev.Sender.Identifier
+		}
+		q := `SELECT c.id FROM conversations c JOIN contact_identities i ON i.contact_id = c.contact_id AND i.channel_id = c.channel_id
+			WHERE i.workspace_id = ? AND i.channel_id = ? AND i.identifier = ? ORDER BY c.last_activity_at DESC LIMIT 1`
+		if err := a.t.queryRow(q, a.ws, a.ch.ID, ident).Scan(&convID); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				a.res.Unchanged++
+				return nil
+			}
+			return err
+		}
+	}
+	rows, err := a.t.query(`UPDATE messages SET status = ? WHERE conversation_id = ? AND direction = 'outbound' AND created_at <= ?
+		AND status IN ('sent', 'delivered') RETURNING id`, inbox.MsgRead, convID, upTo)
+	if err != nil {
+		return err
+	}
+	ids, err := collectStrings(rows)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, err := a.t.exec(`INSERT INTO message_statuses (message_id, status, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, id, inbox.MsgRead, ts(ev.Timestamp)); err != nil {
+			return err
+		}
+		a.touch(inbox.EntityMessage, id)
+	}
+	if len(ids) > 0 {
+		a.res.Changed++
+	} else {
+		a.res.Unchanged++
+	}
+	return nil
+}
+
+// targeted applies a reaction, edit or delete, or keeps it until its target arrives.
+func (a *plApplier) targeted(ev channel.Event, pendingID string) error {
+	id, _, _, _, _, err := a.messageByExternal(ev.TargetID)
+	if errors.Is(err, sql.ErrNoRows) {
+		if pendingID == "" || ev.TargetID == "" {
+			a.res.Unchanged++
+			return nil
+		}
+		return a.keepPending(ev, pendingID)
+	}
+	if err != nil {
+		return err
+	}
+	var n int64
+	switch ev.Type {
+	case channel.EventReaction:
+		actorType, actorID, actorName := "contact", "", ev.Sender.Name
+		if ev.Direction == "outbound" {
+			actorType = "agent"
+			actorID = ev.Sender.Identifier
+		} else {
+			who := ev.Sender
+			if who.Identifier == "" {
+				who.Identifier = ev.ChatID
+			}
+			if actorID, err = a.contactFor(who); err != nil {
+				return err
+			}
+		}
+		var res sql.Result
+		if ev.Emoji == "" {
+			res, err = a.t.exec(`DELETE FROM reactions WHERE message_id = ? AND actor_type = ? AND actor_id = ?`, id, actorType, actorID)
+		} else {
+			res, err = a.t.exec(`INSERT INTO reactions (message_id, workspace_id, actor_type, actor_id, actor_name, emoji, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (message_id, actor_type, actor_id) DO UPDATE SET emoji = excluded.emoji, actor_name = excluded.actor_name
+				WHERE reactions.emoji <> excluded.emoji`, id, a.ws, actorType, actorID, actorName, ev.Emoji, ts(ev.Timestamp))
+		}
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+	case channel.EventEdit:
+		res, err := a.t.exec(`UPDATE messages SET previous_text = text, text = ?, edited_at = ? WHERE id = ? AND text <> ? AND deleted_at IS NULL`,
+			ev.Text, ts(ev.Timestamp), id, ev.Text)
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+	case channel.EventDelete:
+		res, err := a.t.exec(`UPDATE messages SET text = '', deleted_at = ? WHERE id = ? AND deleted_at IS NULL`, ts(ev.Timestamp), id)
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+	}
+	if n > 0 {
+		a.touch(inbox.EntityMessage, id)
+		a.res.Changed++
+	} else {
+		a.res.Unchanged++
+	}
+	return nil
+}
+
+// auth records a channel's authorization state.
+func (a *plApplier) auth(ev channel.Event) error {
+	status := "active"
+	switch ev.AuthState {
+	case "authorized", "active", "":
+	case "pending":
+		status = "pending"
+	default:
+		status = "disconnected"
+	}
+	res, err := a.t.exec(`UPDATE channels SET status = ?, status_detail = ?, updated_at = ? WHERE id = ? AND (status <> ? OR status_detail <> ?)`,
+		status, ev.AuthDetail, ts(a.t.now), a.ch.ID, status, ev.AuthDetail)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		a.res.Changed++
+		return plEmitChannel(a.t, a.ws, a.ch.ID)
+	}
+	a.res.Unchanged++
+	return nil
+}
+
+// emitAll appends the change rows of every touched entity.
+func (a *plApplier) emitAll() error {
+	for _, id := range a.contacts {
+		if err := plEmitContact(a.t, a.ws, id); err != nil {
+			return err
+		}
+	}
+	for _, id := range a.conversations {
+		if err := plEmitConversation(a.t, a.ws, id); err != nil {
+			return err
+		}
+	}
+	for _, id := range a.messages {
+		if err := plEmitMessage(a.t, a.ws, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,276 @@
+package store
+
+// Outbound pipeline: claiming due outbox rows, recording send results,
+// retries and the operator's manual retry.
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/parleyhq/parley/internal/inbox"
+)
+
+// Outbox states.
+const (
+	OutboxPending = "pending"
+	OutboxSending = "sending" // an attempt is in flight (recorded before calling the provider)
+	OutboxSent    = "sent"
+	OutboxFailed  = "failed"
+)
+
+// UncertainReason is the error of a message whose send was interrupted by a
+// crash: the provider may or may not have it, so it is not re-sent blindly.
+const UncertainReason = "delivery uncertain: the server stopped while this message was being sent; check with the customer, then retry if needed"
+
+// OutboxItem is a claimed send with everything needed to build it.
+type OutboxItem struct {
+	ID             string
+	WorkspaceID    string
+	MessageID      string
+	ChannelID      string
+	ConversationID string
+	Attempts       int // including the current one
+
+	Kind              string
+	Text              string
+	Content           json.RawMessage
+	ReplyToExternalID string
+	To                string // the contact's identifier on the channel
+	ChatID            string // the conversation's provider chat id
+	IsGroup           bool
+	LastInboundAt     *time.Time
+	Attachments       []inbox.Attachment
+}
+
+// ClaimOutbox marks up to limit due outbox rows as in flight (attempts+1,
+// leased until now+lease) and returns them. Rows left in flight by a crashed
+// node (lease expired) are not re-sent: their messages are marked failed as
+// uncertain (see UncertainReason) and returned in uncertain for logging.
+func (db *DB) ClaimOutbox(ctx context.Context, lease time.Duration, limit int) (items []OutboxItem, uncertain []string, err error) {
+	var ids []string
+	err = db.write(ctx, func(t *tx) error {
+		now := ts(t.now)
+		// Interrupted attempts.
+		rows, err := t.query(`SELECT id, message_id, workspace_id FROM outbox WHERE state = ? AND locked_until < ?`, OutboxSending, now)
+		if err != nil {
+			return err
+		}
+		type stuck struct{ id, msg, ws string }
+		var st []stuck
+		for rows.Next() {
+			var s stuck
+			if err := rows.Scan(&s.id, &s.msg, &s.ws); err != nil {
+				rows.Close()
+				return err
+			}
+			st = append(st, s)
+		}
+		rows.Close()
+		for _, s := range st {
+			if err := plFailOutbox(t, s.id, s.msg, s.ws, UncertainReason); err != nil {
+				return err
+			}
+			uncertain = append(uncertain, s.msg)
+		}
+		lock := ""
+		if t.d.name == "postgres" {
+			lock = " FOR UPDATE OF o SKIP LOCKED"
+		}
+		// Sends of one conversation go out in order: a row waits while an
+		// earlier one of its conversation is pending (retrying) or in flight.
+		rows, err = t.query(`UPDATE outbox SET state = ?, attempts = attempts + 1, attempt_started_at = ?, locked_until = ?
+			WHERE id IN (SELECT o.id FROM outbox o JOIN messages m ON m.id = o.message_id
+				WHERE o.state = ? AND o.next_attempt_at <= ?
+				AND NOT EXISTS (SELECT 1 FROM outbox o2 JOIN messages m2 ON m2.id = o2.message_id
+					WHERE m2.conversation_id = m.conversation_id AND o2.state IN (?, ?)
+					AND (o2.created_at < o.created_at OR (o2.created_at = o.created_at AND o2.id < o.id)))
+				ORDER BY o.next_attempt_at, o.id LIMIT ?`+lock+`)
+			RETURNING id`, OutboxSending, now, ts(t.now.Add(lease)), OutboxPending, now, OutboxPending, OutboxSending, limit)
+		if err != nil {
+			return err
+		}
+		ids, err = collectStrings(rows)
+		return err
+	})
+	if err != nil {
+		return nil, uncertain, err
+	}
+	for _, id := range ids {
+		it, err := db.outboxItem(ctx, id)
+		if err != nil {
+			return items, uncertain, err
+		}
+		items = append(items, it)
+	}
+	return items, uncertain, nil
+}
+
+func (db *DB) outboxItem(ctx context.Context, id string) (OutboxItem, error) {
+	var it OutboxItem
+	err := db.read(ctx, func(t *tx) error {
+		var content []byte
+		var replyExt sql.NullString
+		var lastIn sql.NullInt64
+		err := t.queryRow(`SELECT o.id, o.workspace_id, o.message_id, o.channel_id, m.conversation_id, o.attempts,
+				m.kind, m.text, m.content, r.external_id, c.external_chat_id, c.is_group, c.last_inbound_at,
+				COALESCE((SELECT i.identifier FROM contact_identities i WHERE i.contact_id = c.contact_id AND i.channel_id = c.channel_id ORDER BY i.created_at LIMIT 1), '')
+			FROM outbox o JOIN messages m ON m.id = o.message_id JOIN conversations c ON c.id = m.conversation_id
+			LEFT JOIN messages r ON r.id = m.reply_to_id
+			WHERE o.id = ?`, id).Scan(&it.ID, &it.WorkspaceID, &it.MessageID, &it.ChannelID, &it.ConversationID, &it.Attempts,
+			&it.Kind, &it.Text, &content, &replyExt, &it.ChatID, &it.IsGroup, &lastIn, &it.To)
+		if err != nil {
+			return noRows(err, "outbox item")
+		}
+		if len(content) > 0 {
+			it.Content = json.RawMessage(content)
+		}
+		it.ReplyToExternalID = replyExt.String
+		it.LastInboundAt = fromNullTS(lastIn)
+		rows, err := t.query(`SELECT id, kind, mime_type, filename, size, duration_ms, width, height, provider_ref, storage_key
+			FROM attachments WHERE message_id = ? ORDER BY created_at, id`, it.MessageID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var a inbox.Attachment
+			if err := rows.Scan(&a.ID, &a.Kind, &a.MimeType, &a.Filename, &a.Size, &a.DurationMS, &a.Width, &a.Height, &a.ProviderRef, &a.StorageKey); err != nil {
+				return err
+			}
+			a.MessageID = it.MessageID
+			it.Attachments = append(it.Attachments, a)
+		}
+		return rows.Err()
+	})
+	return it, err
+}
+
+// MarkOutboxSent records a successful send: the provider id(s), status sent
+// (unless a faster status webhook already moved it further), change rows,
+// and any status/reaction events that arrived before we knew the id.
+func (db *DB) MarkOutboxSent(ctx context.Context, it OutboxItem, externalIDs []string) error {
+	return db.write(ctx, func(t *tx) error {
+		a := &plApplier{t: t, ws: it.WorkspaceID, ch: inbox.Channel{ID: it.ChannelID, WorkspaceID: it.WorkspaceID}, seen: map[string]bool{}}
+		for i, ext := range externalIDs {
+			if ext == "" {
+				continue
+			}
+			// An echo of this very send may have been stored first: it is
+			// our message, so the echo copy goes.
+			var other, dir string
+			err := t.queryRow(`SELECT id, direction FROM messages WHERE workspace_id = ? AND channel_id = ? AND external_id = ? AND external_id <> '' AND id <> ?`,
+				it.WorkspaceID, it.ChannelID, ext, it.MessageID).Scan(&other, &dir)
+			if err == nil && dir == "outbound" {
+				if _, err := t.exec(`DELETE FROM messages WHERE id = ?`, other); err != nil {
+					return err
+				}
+				if err := t.emit(it.WorkspaceID, inbox.EntityMessage, inbox.OpDelete, other, nil); err != nil {
+					return err
+				}
+			} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			if i == 0 {
+				if _, err := t.exec(`UPDATE messages SET external_id = ? WHERE id = ?`, ext, it.MessageID); err != nil {
+					return err
+				}
+			} else if _, err := t.exec(`INSERT INTO message_external_ids (workspace_id, channel_id, external_id, message_id) VALUES (?, ?, ?, ?)
+				ON CONFLICT DO NOTHING`, it.WorkspaceID, it.ChannelID, ext, it.MessageID); err != nil {
+				return err
+			}
+		}
+		if _, err := t.exec(`UPDATE messages SET status = ?, error = '' WHERE id = ? AND status IN ('queued', 'failed')`, inbox.MsgSent, it.MessageID); err != nil {
+			return err
+		}
+		if _, err := t.exec(`INSERT INTO message_statuses (message_id, status, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, it.MessageID, inbox.MsgSent, ts(t.now)); err != nil {
+			return err
+		}
+		if _, err := t.exec(`UPDATE outbox SET state = ?, last_error = '', locked_until = 0 WHERE id = ?`, OutboxSent, it.ID); err != nil {
+			return err
+		}
+		for _, ext := range externalIDs {
+			if err := a.applyPending(ext); err != nil {
+				return err
+			}
+		}
+		a.touch(inbox.EntityMessage, it.MessageID)
+		return a.emitAll()
+	})
+}
+
+// RetryOutboxLater puts a failed attempt back in the queue for at.
+func (db *DB) RetryOutboxLater(ctx context.Context, it OutboxItem, reason string, at time.Time) error {
+	return db.write(ctx, func(t *tx) error {
+		_, err := t.exec(`UPDATE outbox SET state = ?, next_attempt_at = ?, last_error = ?, locked_until = 0, attempt_started_at = NULL WHERE id = ? AND state = ?`,
+			OutboxPending, ts(at), plTruncate(reason, 1000), it.ID, OutboxSending)
+		return err
+	})
+}
+
+// FailOutbox gives a send up: the message becomes failed with the provider's reason.
+func (db *DB) FailOutbox(ctx context.Context, it OutboxItem, reason string) error {
+	return db.write(ctx, func(t *tx) error {
+		return plFailOutbox(t, it.ID, it.MessageID, it.WorkspaceID, reason)
+	})
+}
+
+func plFailOutbox(t *tx, outboxID, messageID, wsID, reason string) error {
+	if reason == "" {
+		reason = "the provider refused the message"
+	}
+	if _, err := t.exec(`UPDATE outbox SET state = ?, last_error = ?, locked_until = 0, attempt_started_at = NULL WHERE id = ?`, OutboxFailed, plTruncate(reason, 1000), outboxID); err != nil {
+		return err
+	}
+	if _, err := t.exec(`UPDATE messages SET status = ?, error = ? WHERE id = ?`, inbox.MsgFailed, plTruncate(reason, 1000), messageID); err != nil {
+		return err
+	}
+	if _, err := t.exec(`INSERT INTO message_statuses (message_id, status, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, messageID, inbox.MsgFailed, ts(t.now)); err != nil {
+		return err
+	}
+	return plEmitMessage(t, wsID, messageID)
+}
+
+// RetryMessage re-queues a failed outbound message (POST /messages/{id}/retry).
+// Conflict when the message is not failed.
+func (db *DB) RetryMessage(ctx context.Context, wsID, messageID string) (inbox.Message, error) {
+	err := db.write(ctx, func(t *tx) error {
+		var status, dir, channelID string
+		err := t.queryRow(`SELECT status, direction, channel_id FROM messages WHERE id = ? AND workspace_id = ?`, messageID, wsID).Scan(&status, &dir, &channelID)
+		if err != nil {
+			return noRows(err, "message")
+		}
+		if dir != "outbound" || status != inbox.MsgFailed {
+			return inbox.Errorf(inbox.Conflict, "only a failed outbound message can be retried (this one is %s)", status)
+		}
+		if _, err := t.exec(`UPDATE messages SET status = ?, error = '' WHERE id = ?`, inbox.MsgQueued, messageID); err != nil {
+			return err
+		}
+		res, err := t.exec(`UPDATE outbox SET state = ?, attempts = 0, next_attempt_at = ?, last_error = '', locked_until = 0, attempt_started_at = NULL
+			WHERE message_id = ?`, OutboxPending, ts(t.now), messageID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			if _, err := t.exec(`INSERT INTO outbox (id, workspace_id, message_id, channel_id, state, attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)`,
+				newID(), wsID, messageID, channelID, OutboxPending, ts(t.now), ts(t.now)); err != nil {
+				return err
+			}
+		}
+		return plEmitMessage(t, wsID, messageID)
+	})
+	if err != nil {
+		return inbox.Message{}, err
+	}
+	return db.GetMessage(ctx, wsID, messageID)
+}
+
+// OutboxState returns an outbox row's state, attempts and last error (tests, diagnostics).
+func (db *DB) OutboxState(ctx context.Context, messageID string) (state string, attempts int, lastError string, err error) {
+	err = db.read(ctx, func(t *tx) error {
+		return noRows(t.queryRow(`SELECT state, attempts, last_error FROM outbox WHERE message_id = ?`, messageID).Scan(&state, &attempts, &lastError), "outbox row")
+	})
+	return
+}

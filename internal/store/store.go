@@ -1,0 +1,340 @@
+// Package store implements inbox.Store on SQLite (modernc.org/sqlite) and
+// PostgreSQL (pgx via database/sql) with one data layer: the SQL is written
+// once in the subset both share, and dialect.go holds the few differences.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+
+	"github.com/parleyhq/parley/internal/inbox"
+)
+
+// Options configure a DB.
+type Options struct {
+	Logger *slog.Logger
+	// Now is the clock; the time of a transaction is read once at its BEGIN.
+	Now func() time.Time
+	// OnCommit is called after every committed transaction that appended
+	// change rows, with those rows in seq order. It must not block for long.
+	OnCommit func(changes []inbox.Change)
+	// ReadConns caps the read pool (default 8 for SQLite, 16 for PostgreSQL).
+	ReadConns int
+}
+
+// DB is the store. It is safe for concurrent use.
+type DB struct {
+	d    dialect
+	wdb  *sql.DB // writes (one connection for SQLite)
+	rdb  *sql.DB // reads
+	log  *slog.Logger
+	now  func() time.Time
+	hook func([]inbox.Change)
+}
+
+var _ inbox.Store = (*DB)(nil)
+
+// Open connects to databaseURL ("sqlite:<path>", "sqlite::memory:" or
+// "postgres://…") and applies pending migrations.
+func Open(ctx context.Context, databaseURL string, opts Options) (*DB, error) {
+	db, err := open(databaseURL, opts)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Migrate applies pending migrations to databaseURL and reports how many ran.
+func Migrate(ctx context.Context, databaseURL string) (int, error) {
+	db, err := open(databaseURL, Options{})
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	return db.migrate(ctx)
+}
+
+func open(databaseURL string, opts Options) (*DB, error) {
+	db := &DB{log: opts.Logger, now: opts.Now, hook: opts.OnCommit}
+	if db.log == nil {
+		db.log = slog.New(slog.DiscardHandler)
+	}
+	if db.now == nil {
+		db.now = time.Now
+	}
+	switch {
+	case strings.HasPrefix(databaseURL, "sqlite:"):
+		db.d = dialect{name: "sqlite"}
+		path := strings.TrimPrefix(databaseURL, "sqlite:")
+		path = strings.TrimPrefix(path, "//")
+		if path == "" {
+			return nil, fmt.Errorf("store: empty sqlite path in %q", databaseURL)
+		}
+		memory := path == ":memory:"
+		dsn := func(txlock, cacheKiB string) string {
+			// busy_timeout first: later pragmas may need to wait for a lock.
+			q := "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-" + cacheKiB + ")"
+			if !memory {
+				q += "&_pragma=journal_mode(WAL)"
+			}
+			if txlock != "" {
+				q += "&_txlock=" + txlock
+			}
+			if memory {
+				return "file::memory:?" + q
+			}
+			return "file:" + path + "?" + q
+		}
+		w, err := sql.Open("sqlite", dsn("immediate", "65536"))
+		if err != nil {
+			return nil, err
+		}
+		w.SetMaxOpenConns(1)
+		w.SetMaxIdleConns(1)
+		w.SetConnMaxLifetime(0)
+		w.SetConnMaxIdleTime(0)
+		db.wdb = w
+		if memory {
+			// One in-memory database lives on one connection: share it.
+			db.rdb = w
+			break
+		}
+		r, err := sql.Open("sqlite", dsn("", "16384"))
+		if err != nil {
+			w.Close()
+			return nil, err
+		}
+		n := opts.ReadConns
+		if n <= 0 {
+			n = 8
+		}
+		r.SetMaxOpenConns(n)
+		r.SetMaxIdleConns(n)
+		db.rdb = r
+	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+		db.d = dialect{name: "postgres"}
+		p, err := sql.Open("pgx", databaseURL)
+		if err != nil {
+			return nil, err
+		}
+		n := opts.ReadConns
+		if n <= 0 {
+			n = 16
+		}
+		p.SetMaxOpenConns(n + 8)
+		p.SetMaxIdleConns(n)
+		p.SetConnMaxIdleTime(5 * time.Minute)
+		db.wdb, db.rdb = p, p
+	default:
+		return nil, fmt.Errorf("store: unsupported database URL %q (want sqlite:<path> or postgres://…)", redactURL(databaseURL))
+	}
+	return db, nil
+}
+
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxx")
+	}
+	return u.String()
+}
+
+// Close releases the connections.
+func (db *DB) Close() error {
+	err := db.wdb.Close()
+	if db.rdb != db.wdb {
+		if e := db.rdb.Close(); err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.rdb.PingContext(ctx); err != nil {
+		return inbox.Wrap(inbox.Internal, err, "database unreachable")
+	}
+	return nil
+}
+
+// Dialect is "sqlite" or "postgres".
+func (db *DB) Dialect() string { return db.d.name }
+
+// querier is what *sql.DB and *sql.Tx share.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// tx is a unit of work: a transaction (or, for single reads, the read pool),
+// the time fixed at its start and the change rows it appends.
+type tx struct {
+	ctx     context.Context
+	q       querier
+	d       dialect
+	now     time.Time
+	changes []inbox.Change
+}
+
+func (t *tx) exec(query string, args ...any) (sql.Result, error) {
+	return t.q.ExecContext(t.ctx, t.d.rebind(query), args...)
+}
+
+func (t *tx) query(query string, args ...any) (*sql.Rows, error) {
+	return t.q.QueryContext(t.ctx, t.d.rebind(query), args...)
+}
+
+func (t *tx) queryRow(query string, args ...any) *sql.Row {
+	return t.q.QueryRowContext(t.ctx, t.d.rebind(query), args...)
+}
+
+// emit appends a change row; its seq is allocated when the transaction ends.
+func (t *tx) emit(wsID, entity, op, id string, data any) error {
+	var raw json.RawMessage
+	if op != inbox.OpDelete && data != nil {
+		b, err := json.Marshal(data)
+		if err != nil {
+			return err
+		}
+		raw = b
+	}
+	t.changes = append(t.changes, inbox.Change{WorkspaceID: wsID, Entity: entity, Op: op, ID: id, Data: raw, At: t.now})
+	return nil
+}
+
+// flushChanges allocates a contiguous block of seqs per workspace from the
+// workspace's counter (the row lock serialises writers of one workspace until
+// commit, so commit order is seq order) and inserts the rows.
+func (t *tx) flushChanges() error {
+	if len(t.changes) == 0 {
+		return nil
+	}
+	// Collapse repeated upserts of the same entity in one transaction to the last one.
+	type key struct{ ws, entity, id string }
+	last := map[key]int{}
+	for i, c := range t.changes {
+		last[key{c.WorkspaceID, c.Entity, c.ID}] = i
+	}
+	kept := t.changes[:0:0]
+	for i, c := range t.changes {
+		if last[key{c.WorkspaceID, c.Entity, c.ID}] == i {
+			kept = append(kept, c)
+		}
+	}
+	byWS := map[string][]int{}
+	var order []string
+	for i, c := range kept {
+		if _, ok := byWS[c.WorkspaceID]; !ok {
+			order = append(order, c.WorkspaceID)
+		}
+		byWS[c.WorkspaceID] = append(byWS[c.WorkspaceID], i)
+	}
+	sort.Strings(order) // a fixed lock order across workspaces
+	for _, ws := range order {
+		idx := byWS[ws]
+		var end int64
+		if err := t.queryRow(`UPDATE workspaces SET change_seq = change_seq + ? WHERE id = ? RETURNING change_seq`, int64(len(idx)), ws).Scan(&end); err != nil {
+			return fmt.Errorf("allocate change seq: %w", err)
+		}
+		seq := end - int64(len(idx))
+		const per = 100
+		for start := 0; start < len(idx); start += per {
+			chunk := idx[start:min(start+per, len(idx))]
+			var b strings.Builder
+			b.WriteString(`INSERT INTO changes (workspace_id, seq, entity, op, entity_id, data, created_at) VALUES `)
+			args := make([]any, 0, len(chunk)*7)
+			for j, i := range chunk {
+				if j > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+				seq++
+				kept[i].Seq = seq
+				var data any
+				if kept[i].Data != nil {
+					data = string(kept[i].Data)
+				}
+				args = append(args, ws, seq, kept[i].Entity, kept[i].Op, kept[i].ID, data, ts(t.now))
+			}
+			if _, err := t.exec(b.String(), args...); err != nil {
+				return fmt.Errorf("insert changes: %w", err)
+			}
+		}
+	}
+	sort.SliceStable(kept, func(a, b int) bool {
+		if kept[a].WorkspaceID != kept[b].WorkspaceID {
+			return kept[a].WorkspaceID < kept[b].WorkspaceID
+		}
+		return kept[a].Seq < kept[b].Seq
+	})
+	t.changes = kept
+	return nil
+}
+
+// clock returns the transaction time: UTC, microsecond precision (what is stored).
+func (db *DB) clock() time.Time { return db.now().UTC().Truncate(time.Microsecond) }
+
+// write runs fn in a write transaction, appends its change rows, commits and
+// then hands the changes to OnCommit.
+func (db *DB) write(ctx context.Context, fn func(t *tx) error) error {
+	stx, err := db.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return db.d.mapError(err)
+	}
+	t := &tx{ctx: ctx, q: stx, d: db.d, now: db.clock()}
+	if err := fn(t); err != nil {
+		stx.Rollback()
+		return db.d.mapError(err)
+	}
+	if err := t.flushChanges(); err != nil {
+		stx.Rollback()
+		return db.d.mapError(err)
+	}
+	if err := stx.Commit(); err != nil {
+		return db.d.mapError(err)
+	}
+	if len(t.changes) > 0 && db.hook != nil {
+		db.hook(t.changes)
+	}
+	return nil
+}
+
+// read runs fn against the read pool without a transaction (single statements
+// or reads that need no cross-statement consistency).
+func (db *DB) read(ctx context.Context, fn func(t *tx) error) error {
+	t := &tx{ctx: ctx, q: db.rdb, d: db.d, now: db.clock()}
+	return db.d.mapError(fn(t))
+}
+
+// readTx runs fn in a read-only transaction: every statement sees one snapshot.
+func (db *DB) readTx(ctx context.Context, fn func(t *tx) error) error {
+	stx, err := db.rdb.BeginTx(ctx, db.d.readTxOptions())
+	if err != nil {
+		return db.d.mapError(err)
+	}
+	defer stx.Rollback()
+	t := &tx{ctx: ctx, q: stx, d: db.d, now: db.clock()}
+	if err := fn(t); err != nil {
+		return db.d.mapError(err)
+	}
+	return db.d.mapError(stx.Commit())
+}
