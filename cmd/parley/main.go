@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/parleyhq/parley/internal/providersim"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -41,6 +43,10 @@ func commands() []command {
 		{"serve", "run the server (HTTP API, web app, webhooks, workers)", serve},
 		{"setup", "create the first workspace and owner (--workspace --email --password [--name])", setupCmd},
 		{"migrate", "apply pending database migrations", migrateCmd},
+		{"repair", "dry-run-first repairs: reprocess (re-normalize the inbound log), media-cache (clean cached media)", repairCmd},
+		{"sim", "play simulated provider traffic into a running Parley (--target --workspace --email --password)", func(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
+			return providersim.Main(ctx, args, stdout, stderr)
+		}},
 		{"version", "print the version", func(_ context.Context, _ []string, _ func(string) string, stdout, _ io.Writer) error {
 			_, err := fmt.Fprintln(stdout, "parley", version)
 			return err

@@ -47,6 +47,7 @@ func newLogger(c config.Config, w io.Writer) *slog.Logger {
 // routes, readiness checks, change subscribers, background jobs and closers.
 type app struct {
 	cfg      config.Config
+	key      []byte // the secret key (sealing, share URLs)
 	log      *slog.Logger
 	store    *store.DB
 	secrets  *secret.Box
@@ -88,7 +89,7 @@ func adapters() []channel.Adapter {
 // extensions run in order after the store is open and before the server
 // listens. Extension point: realtime, ingest, outbound and media add themselves here.
 func extensions() []func(ctx context.Context, a *app) error {
-	return []func(ctx context.Context, a *app) error{wireRealtime}
+	return []func(ctx context.Context, a *app) error{wireRealtime, wirePipeline}
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -105,7 +106,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	a := &app{cfg: cfg, log: log, secrets: box, metrics: metrics.New(), channels: channel.NewRegistry(adapters()...)}
+	a := &app{cfg: cfg, key: key, log: log, secrets: box, metrics: metrics.New(), channels: channel.NewRegistry(adapters()...)}
 	if err := mkDataDir(cfg); err != nil {
 		return err
 	}
@@ -127,23 +128,25 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			a.metrics.DBStats(name, func() sql.DBStats { return st.DBStats()[name] })
 		}
 	}
+	// Listen before wiring, so that with PARLEY_ADDR=…:0 the default public URL
+	// (webhook and share URLs) names the real port.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	if cfg.PublicURL == "http://"+cfg.Addr {
+		a.cfg.PublicURL = "http://" + ln.Addr().String()
+	}
 	a.deps = httpapi.Deps{
 		Store: a.store, Logger: log, Metrics: a.metrics, Secrets: box, Channels: a.channels,
-		PublicURL: cfg.PublicURL, SecureCookies: cfg.SecureCookies(), MaxBodyBytes: cfg.MaxBodyBytes,
+		PublicURL: a.cfg.PublicURL, SecureCookies: cfg.SecureCookies(), MaxBodyBytes: cfg.MaxBodyBytes,
 		Ready: map[string]func(context.Context) error{},
 	}
 	for _, ext := range extensions() {
 		if err := ext(ctx, a); err != nil {
 			return err
 		}
-	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return err
-	}
-	defer ln.Close()
-	if cfg.PublicURL == "http://"+cfg.Addr { // the default: follow the real port (PARLEY_ADDR=…:0)
-		a.deps.PublicURL = "http://" + ln.Addr().String()
 	}
 	srv := &http.Server{
 		Handler:           httpapi.NewServer(a.deps),
@@ -165,7 +168,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	go a.sweepSessions(jobCtx, &jobs)
 
 	url := "http://" + ln.Addr().String()
-	log.Info("parley listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "database", a.store.Dialect(), "version", version)
+	log.Info("parley listening", "addr", ln.Addr().String(), "public_url", a.cfg.PublicURL, "database", a.store.Dialect(), "version", version)
 	fmt.Fprintf(stdout, "parley listening on %s\n", url)
 
 	errc := make(chan error, 1)

@@ -305,3 +305,13 @@ func (r *Registry) Kinds() []string {
 	sort.Strings(out)
 	return out
 }
+
+// QRAuthorizer is implemented by adapters whose channels are authorized by
+// scanning a QR code with the phone (Wappi WhatsApp and MAX profiles).
+type QRAuthorizer interface {
+	// AuthorizationQR returns the provider's current QR image (a data URL or
+	// base64 PNG) and the profile's authorization state.
+	AuthorizationQR(ctx context.Context, cfg Config) (qr string, state string, err error)
+	// ProfileStatus asks the provider for the profile's authorization state.
+	ProfileStatus(ctx context.Context, cfg Config) (state string, err error)
+}
