@@ -10,11 +10,15 @@ HAS_NPM     := $(shell command -v npm 2>/dev/null)
 # npm script names defined in web/package.json
 WEB_SCRIPTS := $(if $(HAS_WEB),$(shell node -e 'console.log(Object.keys(require("./web/package.json").scripts||{}).join(" "))' 2>/dev/null))
 
-.PHONY: run build web web-deps test lint vet clean
+.PHONY: run demo build web web-deps test lint vet clean
 
 ## run: build the web app and the binary, then serve with data under ./data
 run: build
 	PARLEY_DATA_DIR=$${PARLEY_DATA_DIR:-./data} ./$(BIN) serve
+
+## demo: serve with simulated customers on every channel (log-in details are printed)
+demo: build
+	./scripts/demo.sh
 
 ## build: the single binary (with the web app embedded when it could be built)
 build: web
