@@ -65,6 +65,9 @@ func ParseFlags(args []string, stderr io.Writer) (Options, bool, error) {
 // Main is the "simulate" command: it runs the provider simulator and plays
 // customer traffic into a running Parley until done or ctx is cancelled.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "serve" {
+		return serveMain(ctx, args[1:], stdout, stderr)
+	}
 	o, asJSON, err := ParseFlags(args, stderr)
 	if err != nil {
 		return err

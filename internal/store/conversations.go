@@ -140,10 +140,10 @@ func emitConversation(t *tx, wsID, id string) error {
 	return t.emit(wsID, inbox.EntityConversation, inbox.OpUpsert, id, c)
 }
 
-// viewStatuses is the status condition of a view: the statuses it includes
-// (single) or the ones it excludes (so the activity index keeps the order).
-// unassigned is "c.assignee_id IS NULL" on conversations and "c.assignee_id = ''"
-// on conversation_counts.
+// viewCondition is the SQL condition of a queue view. Multi-status views
+// exclude statuses (so the activity index keeps the order). The unassigned
+// argument is the "nobody assigned" test: IS NULL on conversations, the empty
+// string on conversation_counts.
 func viewCondition(view, userID, unassigned string) (string, []any, error) {
 	switch view {
 	case inbox.ViewMine:

@@ -1182,3 +1182,19 @@ func (a *plApplier) emitAll() error {
 	}
 	return nil
 }
+
+// PruneInbound deletes processed inbound entries received before olderThan
+// (raw payloads are kept until then so a parser fix can reprocess them).
+// Failed and pending entries are kept.
+func (db *DB) PruneInbound(ctx context.Context, olderThan time.Time) (int, error) {
+	var n int64
+	err := db.write(ctx, func(t *tx) error {
+		res, err := t.exec(`DELETE FROM inbound_log WHERE state = ? AND received_at < ?`, InboundDone, ts(olderThan))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}

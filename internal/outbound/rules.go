@@ -1,0 +1,148 @@
+// Package outbound is Parley's sending pipeline: the checks a send must pass
+// before it is queued (CheckRules), and the outbox workers that deliver
+// queued messages through the channel adapters with retries and backoff.
+package outbound
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/parleyhq/parley/internal/channel"
+	"github.com/parleyhq/parley/internal/inbox"
+)
+
+// Draft is a message about to be queued, as far as the rules care.
+type Draft struct {
+	Text        string
+	Template    bool
+	Attachments []DraftMedia
+}
+
+// DraftMedia is one file of a draft.
+type DraftMedia struct {
+	Kind     string
+	MimeType string
+	Filename string
+	Size     int64
+}
+
+// TextLen measures text in a channel's unit: "bytes" (UTF-8), "utf16" (code
+// units) or runes (the default, "chars").
+func TextLen(text, unit string) int {
+	switch unit {
+	case "bytes":
+		return len(text)
+	case "utf16":
+		n := 0
+		for _, r := range text {
+			n += utf16.RuneLen(r)
+		}
+		return n
+	}
+	return utf8.RuneCountInString(text)
+}
+
+func ago(d time.Duration) string {
+	switch {
+	case d < time.Hour:
+		return fmt.Sprintf("%d minutes", int(d.Minutes()))
+	case d < 72*time.Hour:
+		return fmt.Sprintf("%d hours", int(d.Hours()))
+	}
+	return fmt.Sprintf("%d days", int(d.Hours()/24))
+}
+
+func window(d time.Duration) string {
+	if d%(24*time.Hour) == 0 && d >= 48*time.Hour {
+		return fmt.Sprintf("%d-day", int(d.Hours()/24))
+	}
+	return fmt.Sprintf("%d-hour", int(d.Hours()))
+}
+
+// NeedsHumanAgent reports whether a free-form send is past the reply window
+// but inside the channel's HUMAN_AGENT tag window (Meta), so the adapter must
+// tag it.
+func NeedsHumanAgent(rules channel.Rules, state channel.ConversationState) bool {
+	if rules.ReplyWindow <= 0 || rules.TagWindow <= 0 || state.IsGroup || state.LastInboundAt == nil {
+		return false
+	}
+	since := state.Now.Sub(*state.LastInboundAt)
+	return since > rules.ReplyWindow && since <= rules.TagWindow
+}
+
+// CheckRules says whether the channel can take msg now. A refusal is an
+// inbox Invalid error (400) whose message says why and what to do instead.
+func CheckRules(rules channel.Rules, state channel.ConversationState, msg Draft) error {
+	if state.Now.IsZero() {
+		state.Now = time.Now()
+	}
+	if strings.TrimSpace(msg.Text) == "" && len(msg.Attachments) == 0 && !msg.Template {
+		return inbox.FieldError("The message is empty: write some text or attach a file.", map[string]string{"text": "is empty"})
+	}
+	if msg.Template && !rules.Templates {
+		return inbox.FieldError("This channel does not support templates; send a normal message instead.", map[string]string{"template": "not supported by this channel"})
+	}
+	// Reply windows (templates are allowed at any time; group chats have none).
+	if !msg.Template && rules.ReplyWindow > 0 && !state.IsGroup {
+		var since time.Duration
+		outside := state.LastInboundAt == nil
+		if !outside {
+			since = state.Now.Sub(*state.LastInboundAt)
+			outside = since > rules.ReplyWindow
+		}
+		if outside && !NeedsHumanAgent(rules, state) {
+			var why string
+			if state.LastInboundAt == nil {
+				why = "The customer has not written on this channel yet"
+			} else {
+				why = fmt.Sprintf("The customer last wrote %s ago, outside the %s reply window", ago(since), window(rules.ReplyWindow))
+			}
+			switch {
+			case rules.Templates:
+				return inbox.FieldError(why+"; send a template instead.", map[string]string{"text": "outside the reply window: send a template"})
+			case rules.TagWindow > 0:
+				return inbox.FieldError(fmt.Sprintf("%s (and past the %s human-agent window); wait for the customer to write again or reach them on another channel.", why, window(rules.TagWindow)),
+					map[string]string{"text": "outside the reply window"})
+			default:
+				return inbox.FieldError(why+"; wait for the customer to write again or reach them on another channel.", map[string]string{"text": "outside the reply window"})
+			}
+		}
+	}
+	if len(msg.Attachments) > 0 {
+		if !rules.Media {
+			return inbox.FieldError("This channel cannot carry attachments; send text only (for example a link to the file).", map[string]string{"attachment_ids": "not supported by this channel"})
+		}
+		for _, m := range msg.Attachments {
+			if rules.MaxMediaSize > 0 && m.Size > rules.MaxMediaSize {
+				return inbox.FieldError(fmt.Sprintf("%q is %s; this channel takes files up to %s. Send a smaller file or a link.", m.Filename, humanSize(m.Size), humanSize(rules.MaxMediaSize)),
+					map[string]string{"attachment_ids": "file too large for this channel"})
+			}
+		}
+	}
+	if rules.MaxTextLen > 0 && !rules.SplitLongText && !msg.Template {
+		unit := rules.TextLenUnit
+		if n := TextLen(msg.Text, unit); n > rules.MaxTextLen {
+			name := map[string]string{"bytes": "bytes", "utf16": "characters"}[unit]
+			if name == "" {
+				name = "characters"
+			}
+			return inbox.FieldError(fmt.Sprintf("The text is %d %s; this channel allows at most %d. Shorten it or send it as several messages.", n, name, rules.MaxTextLen),
+				map[string]string{"text": fmt.Sprintf("too long (%d/%d)", n, rules.MaxTextLen)})
+		}
+	}
+	// TODO(lead): SMS segment warnings/limits via twilio.Segments(text) once the twilio package exports it.
+	return nil
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
