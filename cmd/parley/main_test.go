@@ -36,32 +36,42 @@ func (s *syncBuffer) String() string {
 
 func envFor(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
+// served is a `parley serve` run in-process by startServe.
+type served struct {
+	base           string
+	done           chan error
+	stdout, stderr *syncBuffer
+}
+
+// startServe runs `serve` with env until ctx ends and waits for its listening line.
+func startServe(ctx context.Context, t *testing.T, env func(string) string) *served {
+	t.Helper()
+	s := &served{done: make(chan error, 1), stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	go func() { s.done <- run(ctx, []string{"serve"}, env, s.stdout, s.stderr) }()
+	re := regexp.MustCompile(`listening on (http://\S+)`)
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if m := re.FindStringSubmatch(s.stdout.String()); m != nil {
+			s.base = m[1]
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not start:\n%s", s.stderr.String())
+		}
+		select {
+		case err := <-s.done:
+			t.Fatalf("serve exited early: %v\n%s", err, s.stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 func TestServeGracefulShutdown(t *testing.T) {
 	dir := t.TempDir()
 	env := envFor(map[string]string{"PARLEY_DATA_DIR": dir, "PARLEY_ADDR": "127.0.0.1:0", "PARLEY_LOG_FORMAT": "json"})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, env, &stdout, &stderr) }()
-
-	re := regexp.MustCompile(`listening on (http://\S+)`)
-	var base string
-	deadline := time.Now().Add(20 * time.Second)
-	for base == "" {
-		if m := re.FindStringSubmatch(stdout.String()); m != nil {
-			base = m[1]
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("serve exited early: %v\n%s", err, stderr.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server did not start:\n%s", stderr.String())
-		}
-	}
+	srv := startServe(ctx, t, env)
+	base, done, stderr := srv.base, srv.done, srv.stderr
 	var resp *http.Response
 	var err error
 	for i := 0; i < 100; i++ {
@@ -198,23 +208,8 @@ func TestServeCluster(t *testing.T) {
 		"PARLEY_NATS_URL": nats, "PARLEY_SECRET_KEY": strings.Repeat("0f", 32)})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, env, &stdout, &stderr) }()
-	re := regexp.MustCompile(`listening on (http://\S+)`)
-	var base string
-	for deadline := time.Now().Add(20 * time.Second); base == ""; {
-		if m := re.FindStringSubmatch(stdout.String()); m != nil {
-			base = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("no start:\n%s", stderr.String())
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("serve exited: %v\n%s", err, stderr.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	srv := startServe(ctx, t, env)
+	base, done := srv.base, srv.done
 	resp, err := http.Get(base + "/readyz")
 	if err != nil {
 		t.Fatal(err)
