@@ -331,7 +331,8 @@ func (db *DB) CreateConversation(ctx context.Context, wsID, contactID, channelID
 	created := false
 	err := db.write(ctx, func(t *tx) error {
 		var x string
-		if err := t.queryRow(`SELECT id FROM contacts WHERE workspace_id = ? AND id = ?`, wsID, contactID).Scan(&x); err != nil {
+		// Locking the contact serialises concurrent starts, so only one open conversation results.
+		if err := t.queryRow(`SELECT id FROM contacts WHERE workspace_id = ? AND id = ?`+t.d.forUpdate(), wsID, contactID).Scan(&x); err != nil {
 			return noRows(err, "contact")
 		}
 		if _, err := getChannel(t, wsID, channelID); err != nil {

@@ -58,6 +58,24 @@ func (d dialect) readTxOptions() *sql.TxOptions {
 	return &sql.TxOptions{ReadOnly: true}
 }
 
+// forUpdate locks the selected rows until the transaction ends (PostgreSQL);
+// SQLite has one writer at a time, so it needs nothing.
+func (d dialect) forUpdate() string {
+	if d.name == "postgres" {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// globalLock serialises a rare, database-wide operation (set-up, migrations)
+// across PostgreSQL sessions; "" for SQLite, whose writes are serial already.
+func (d dialect) globalLock(key int64) string {
+	if d.name == "postgres" {
+		return "SELECT pg_advisory_xact_lock(" + strconv.FormatInt(key, 10) + ")"
+	}
+	return ""
+}
+
 // errorKind classifies a driver error by its code (never by its text).
 type errorKind int
 

@@ -54,6 +54,12 @@ func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
 	return out, nil
 }
 
+// Advisory lock keys.
+const (
+	lockMigrate = 7262725379
+	lockSetup   = 7262725380
+)
+
 // migrate applies pending migrations, each in its own transaction.
 func (db *DB) migrate(ctx context.Context) (int, error) {
 	ms, err := loadMigrations(migrationsFS, db.d.migrationDir())
@@ -69,9 +75,9 @@ func (db *DB) migrate(ctx context.Context) (int, error) {
 	applied := 0
 	for _, m := range ms {
 		err := db.write(ctx, func(t *tx) error {
-			if db.d.name == "postgres" {
-				// Serialise concurrent migrators (several nodes starting at once).
-				if _, err := t.exec(`SELECT pg_advisory_xact_lock(7262725379)`); err != nil {
+			// Serialise concurrent migrators (several nodes starting at once).
+			if q := db.d.globalLock(lockMigrate); q != "" {
+				if _, err := t.exec(q); err != nil {
 					return err
 				}
 			}

@@ -46,6 +46,11 @@ func (db *DB) Setup(ctx context.Context, in inbox.SetupInput) (inbox.User, inbox
 	var u inbox.User
 	var ws inbox.Workspace
 	err := db.write(ctx, func(t *tx) error {
+		if q := t.d.globalLock(lockSetup); q != "" {
+			if _, err := t.exec(q); err != nil {
+				return err
+			}
+		}
 		var n int
 		if err := t.queryRow(`SELECT COUNT(*) FROM (SELECT 1 FROM users LIMIT 1) x`).Scan(&n); err != nil {
 			return err

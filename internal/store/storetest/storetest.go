@@ -45,6 +45,7 @@ func Run(t *testing.T, open Opener) {
 		{"Snapshot", testSnapshot},
 		{"Isolation", testIsolation},
 		{"ConcurrentChangeLog", testConcurrentChanges},
+		{"ConcurrentStarts", testConcurrentStarts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1341,5 +1342,67 @@ func testConcurrentChanges(t *testing.T, s inbox.Store) {
 	}
 	if msgs != writers*perWriter/2 || labels != writers*perWriter/4 || reads != writers*perWriter/4 {
 		t.Fatalf("messages=%d labels=%d reads=%d", msgs, labels, reads)
+	}
+}
+
+// testConcurrentStarts checks that racing set-ups make one user and racing
+// conversation starts with one contact on one channel make one conversation.
+func testConcurrentStarts(t *testing.T, s inbox.Store) {
+	const n = 6
+	var wg sync.WaitGroup
+	setupErrs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, setupErrs[i] = s.Setup(ctx(), inbox.SetupInput{Workspace: "W", Name: "N", Email: fmt.Sprintf("u%d@example.com", i), PasswordHash: "h"})
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	var ws string
+	for _, err := range setupErrs {
+		if err == nil {
+			ok++
+		} else if inbox.ErrorCode(err) != inbox.Conflict {
+			t.Fatalf("racing setup: %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d set-ups succeeded, want 1", ok)
+	}
+	for i := range n {
+		if u, err := s.UserByEmail(ctx(), fmt.Sprintf("u%d@example.com", i)); err == nil {
+			ws = must(s.UserWorkspaces(ctx(), u.ID))(t)[0].ID
+		}
+	}
+	chn := must(s.CreateChannel(ctx(), ws, inbox.Channel{Kind: "api", Name: "API"}))(t)
+	c := must(s.CreateContact(ctx(), ws, inbox.Contact{Name: "C"}))(t)
+	ids := make([]string, n)
+	created := make([]bool, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conv, made, err := s.CreateConversation(ctx(), ws, c.ID, chn.ID)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids[i], created[i] = conv.ID, made
+		}()
+	}
+	wg.Wait()
+	made := 0
+	for i := range n {
+		if ids[i] != ids[0] {
+			t.Fatalf("racing starts made different conversations: %v", ids)
+		}
+		if created[i] {
+			made++
+		}
+	}
+	if made != 1 {
+		t.Fatalf("%d starts report created, want 1", made)
 	}
 }
