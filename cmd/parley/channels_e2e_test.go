@@ -173,6 +173,20 @@ func TestWhatsAppEndToEnd(t *testing.T) {
 	if len(sends) != 1 || !strings.Contains(string(sends[0].Body), "Your order ships today") || !strings.Contains(string(sends[0].Body), text.ExternalID) {
 		t.Fatalf("provider received %d sends: %+v", len(sends), sends)
 	}
+	var health inbox.ChannelHealth
+	api.do("GET", ws+"/channels/"+ch.ID+"/health", nil, 200, &health)
+	if health.Status != "active" || health.LastInboundAt == nil || health.LastOutboundAt == nil || health.LastError != "" {
+		t.Fatalf("health after traffic: %+v", health)
+	}
+
+	// /metrics counts the refused webhook and shows both SQLite pools.
+	metrics := string(api.do("GET", "/metrics", nil, 200, nil))
+	for _, want := range []string{`parley_webhooks_unverified_total{kind="whatsapp"} 1`, `parley_webhooks_received_total{kind="whatsapp"}`, `pool="write"`, `pool="read"`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
 	// A free-form send outside the 24-hour window would be refused before queueing;
 	// a too-long text is refused now with a message that says what to do.
 	body := api.do("POST", ws+"/conversations/"+conv.ID+"/messages", map[string]any{"text": strings.Repeat("x", 4097)}, 400, nil)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -122,12 +121,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			}
 		}
 	}()
-	// Pool gauges, when the store exposes its pools' sql.DBStats by name.
-	if st, ok := any(a.store).(interface{ DBStats() map[string]sql.DBStats }); ok {
-		for name := range st.DBStats() {
-			a.metrics.DBStats(name, func() sql.DBStats { return st.DBStats()[name] })
-		}
-	}
+	a.metrics.DBStats(a.store.DBStats) // pool gauges
 	// Listen before wiring, so that with PARLEY_ADDR=…:0 the default public URL
 	// (webhook and share URLs) names the real port.
 	ln, err := net.Listen("tcp", cfg.Addr)

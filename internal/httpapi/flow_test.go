@@ -203,9 +203,9 @@ func TestChannelSecrets(t *testing.T) {
 			t.Fatalf("GET %s: %s", path, b)
 		}
 	}
-	var health httpapi.ChannelHealth
+	var health inbox.ChannelHealth
 	o.MustDo("GET", e.WS("/channels/"+ch.ID+"/health"), nil, 200, &health)
-	if health.ID != ch.ID || health.Status == "" {
+	if health.ID != ch.ID || health.Status == "" || health.LastInboundAt != nil || health.LastOutboundAt != nil || health.LastError != "" {
 		t.Fatalf("health = %+v", health)
 	}
 

@@ -93,18 +93,12 @@ func (s *server) getChannel(w http.ResponseWriter, r *http.Request, p *auth.Prin
 }
 
 // ChannelHealth answers GET /channels/{id}/health.
-type ChannelHealth struct {
-	ID           string `json:"id"`
-	Status       string `json:"status"`
-	StatusDetail string `json:"status_detail"`
-}
-
 func (s *server) channelHealth(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
-	c, err := s.Store.GetChannel(r.Context(), p.WorkspaceID, r.PathValue("id"))
+	h, err := s.Store.ChannelHealth(r.Context(), p.WorkspaceID, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, ChannelHealth{ID: c.ID, Status: c.Status, StatusDetail: c.StatusDetail})
+	writeJSON(w, http.StatusOK, h)
 	return nil
 }
 

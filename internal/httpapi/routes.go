@@ -48,7 +48,7 @@ func (s *server) coreRoutes() []Route {
 		r("GET", ws+"/channels/{id}", Member, s.getChannel, "a channel", nil, inbox.Channel{}, 200),
 		r("PATCH", ws+"/channels/{id}", Admin, s.updateChannel, "change a channel", ChannelRequest{}, inbox.Channel{}, 200),
 		r("DELETE", ws+"/channels/{id}", Admin, s.deleteChannel, "delete a channel", nil, nil, 204),
-		r("GET", ws+"/channels/{id}/health", Member, s.channelHealth, "a channel's status", nil, ChannelHealth{}, 200),
+		r("GET", ws+"/channels/{id}/health", Member, s.channelHealth, "a channel's status and last inbound, outbound and error", nil, inbox.ChannelHealth{}, 200),
 		r("GET", ws+"/contacts", Member, s.listContacts, "contacts (?q=&limit=&cursor=)", nil, inbox.Page[inbox.Contact]{}, 200),
 		r("POST", ws+"/contacts", Member, s.createContact, "create a contact", ContactRequest{}, inbox.Contact{}, 201),
 		r("POST", ws+"/contacts/merge", Member, s.mergeContacts, "merge contacts into a primary", MergeRequest{}, inbox.Contact{}, 200),

@@ -188,6 +188,7 @@ type Store interface {
 	CreateChannel(ctx context.Context, wsID string, c Channel) (Channel, error)
 	GetChannel(ctx context.Context, wsID, id string) (Channel, error)
 	ChannelByID(ctx context.Context, id string) (Channel, error) // unscoped: for webhooks and workers
+	ChannelHealth(ctx context.Context, wsID, id string) (ChannelHealth, error)
 	UpdateChannel(ctx context.Context, wsID, id string, p ChannelPatch) (Channel, error)
 	DeleteChannel(ctx context.Context, wsID, id string) error
 

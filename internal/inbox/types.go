@@ -411,3 +411,14 @@ type ReadState struct {
 	LastReadAt     time.Time `json:"last_read_at"`
 	UnreadCount    int       `json:"unread_count"`
 }
+
+// ChannelHealth is a channel's recent activity, for GET /channels/{id}/health.
+type ChannelHealth struct {
+	ID             string     `json:"id"`
+	Status         string     `json:"status"`
+	StatusDetail   string     `json:"status_detail"`
+	LastInboundAt  *time.Time `json:"last_inbound_at"`
+	LastOutboundAt *time.Time `json:"last_outbound_at"`
+	LastError      string     `json:"last_error"`
+	LastErrorAt    *time.Time `json:"last_error_at"`
+}

@@ -50,8 +50,9 @@ func (m *Metrics) Counter(name, help string, labels ...string) *prometheus.Count
 }
 
 // DBStats registers connection pool gauges read from stats at scrape time.
-func (m *Metrics) DBStats(pool string, stats func() sql.DBStats) {
-	m.Registry.MustRegister(&dbCollector{pool: pool, stats: stats})
+// stats returns one sql.DBStats per pool name (e.g. SQLite's "write" and "read").
+func (m *Metrics) DBStats(stats func() map[string]sql.DBStats) {
+	m.Registry.MustRegister(&dbCollector{stats: stats})
 }
 
 // Handler serves the registry in the Prometheus text format.
@@ -69,8 +70,7 @@ var (
 )
 
 type dbCollector struct {
-	pool  string
-	stats func() sql.DBStats
+	stats func() map[string]sql.DBStats
 }
 
 func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -80,11 +80,12 @@ func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.stats()
-	ch <- prometheus.MustNewConstMetric(descOpen, prometheus.GaugeValue, float64(s.OpenConnections), c.pool)
-	ch <- prometheus.MustNewConstMetric(descInUse, prometheus.GaugeValue, float64(s.InUse), c.pool)
-	ch <- prometheus.MustNewConstMetric(descIdle, prometheus.GaugeValue, float64(s.Idle), c.pool)
-	ch <- prometheus.MustNewConstMetric(descWait, prometheus.CounterValue, float64(s.WaitCount), c.pool)
-	ch <- prometheus.MustNewConstMetric(descWaitS, prometheus.CounterValue, s.WaitDuration.Seconds(), c.pool)
-	ch <- prometheus.MustNewConstMetric(descMax, prometheus.GaugeValue, float64(s.MaxOpenConnections), c.pool)
+	for pool, s := range c.stats() {
+		ch <- prometheus.MustNewConstMetric(descOpen, prometheus.GaugeValue, float64(s.OpenConnections), pool)
+		ch <- prometheus.MustNewConstMetric(descInUse, prometheus.GaugeValue, float64(s.InUse), pool)
+		ch <- prometheus.MustNewConstMetric(descIdle, prometheus.GaugeValue, float64(s.Idle), pool)
+		ch <- prometheus.MustNewConstMetric(descWait, prometheus.CounterValue, float64(s.WaitCount), pool)
+		ch <- prometheus.MustNewConstMetric(descWaitS, prometheus.CounterValue, s.WaitDuration.Seconds(), pool)
+		ch <- prometheus.MustNewConstMetric(descMax, prometheus.GaugeValue, float64(s.MaxOpenConnections), pool)
+	}
 }

@@ -87,6 +87,15 @@ func (db *DB) AppendInbound(ctx context.Context, entries []InboundEntry) error {
 				return err
 			}
 		}
+		seen := map[string]bool{}
+		for _, e := range entries {
+			if !seen[e.ChannelID] {
+				seen[e.ChannelID] = true
+				if err := plChannelActivity(t, "last_inbound_at", e.ChannelID, t.now); err != nil {
+					return err
+				}
+			}
+		}
 		return nil
 	})
 }
@@ -241,9 +250,11 @@ func (db *DB) FailInbound(ctx context.Context, id, reason string, retryAt time.T
 		if giveUp {
 			state = InboundFailed
 		}
-		_, err := t.exec(`UPDATE inbound_log SET attempts = attempts + 1, error = ?, next_attempt_at = ?, state = ? WHERE id = ?`,
-			plTruncate(reason, 1000), ts(retryAt), state, id)
-		return err
+		if _, err := t.exec(`UPDATE inbound_log SET attempts = attempts + 1, error = ?, next_attempt_at = ?, state = ? WHERE id = ?`,
+			plTruncate(reason, 1000), ts(retryAt), state, id); err != nil {
+			return err
+		}
+		return plChannelError(t, `id = (SELECT channel_id FROM inbound_log WHERE id = ?)`, id, "inbound: "+reason)
 	})
 }
 

@@ -191,6 +191,9 @@ func (db *DB) MarkOutboxSent(ctx context.Context, it OutboxItem, externalIDs []s
 		if _, err := t.exec(`UPDATE outbox SET state = ?, last_error = '', locked_until = 0 WHERE id = ?`, OutboxSent, it.ID); err != nil {
 			return err
 		}
+		if err := plChannelActivity(t, "last_outbound_at", it.ChannelID, t.now); err != nil {
+			return err
+		}
 		for _, ext := range externalIDs {
 			if err := a.applyPending(ext); err != nil {
 				return err
@@ -204,9 +207,11 @@ func (db *DB) MarkOutboxSent(ctx context.Context, it OutboxItem, externalIDs []s
 // RetryOutboxLater puts a failed attempt back in the queue for at.
 func (db *DB) RetryOutboxLater(ctx context.Context, it OutboxItem, reason string, at time.Time) error {
 	return db.write(ctx, func(t *tx) error {
-		_, err := t.exec(`UPDATE outbox SET state = ?, next_attempt_at = ?, last_error = ?, locked_until = 0, attempt_started_at = NULL WHERE id = ? AND state = ?`,
-			OutboxPending, ts(at), plTruncate(reason, 1000), it.ID, OutboxSending)
-		return err
+		if _, err := t.exec(`UPDATE outbox SET state = ?, next_attempt_at = ?, last_error = ?, locked_until = 0, attempt_started_at = NULL WHERE id = ? AND state = ?`,
+			OutboxPending, ts(at), plTruncate(reason, 1000), it.ID, OutboxSending); err != nil {
+			return err
+		}
+		return plChannelError(t, `id = ?`, it.ChannelID, "send (will retry): "+reason)
 	})
 }
 
@@ -222,6 +227,9 @@ func plFailOutbox(t *tx, outboxID, messageID, wsID, reason string) error {
 		reason = "the provider refused the message"
 	}
 	if _, err := t.exec(`UPDATE outbox SET state = ?, last_error = ?, locked_until = 0, attempt_started_at = NULL WHERE id = ?`, OutboxFailed, plTruncate(reason, 1000), outboxID); err != nil {
+		return err
+	}
+	if err := plChannelError(t, `id = (SELECT channel_id FROM outbox WHERE id = ?)`, outboxID, "send failed: "+reason); err != nil {
 		return err
 	}
 	if _, err := t.exec(`UPDATE messages SET status = ?, error = ? WHERE id = ?`, inbox.MsgFailed, plTruncate(reason, 1000), messageID); err != nil {
