@@ -16,7 +16,9 @@ func TestRegistry(t *testing.T) {
 	}
 	c.WithLabelValues("whatsapp").Add(2)
 	m.HTTPDuration.WithLabelValues("GET /healthz", "GET", "200").Observe(0.01)
-	m.DBStats(func() map[string]sql.DBStats { return map[string]sql.DBStats{"main": {OpenConnections: 3, InUse: 1, Idle: 2}} })
+	m.DBStats(func() map[string]sql.DBStats {
+		return map[string]sql.DBStats{"main": {OpenConnections: 3, InUse: 1, Idle: 2}}
+	})
 
 	srv := httptest.NewServer(m.Handler())
 	defer srv.Close()
