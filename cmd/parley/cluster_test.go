@@ -49,12 +49,15 @@ func TestCluster(t *testing.T) {
 	defer cancel()
 
 	a := startNode(t, bin, "A", env) // first alone: it applies the migrations
+	if a == nil {
+		t.FailNow()
+	}
 	var b, c *clusterNode
 	var wg sync.WaitGroup
 	wg.Go(func() { b = startNode(t, bin, "B", env) })
 	c = startNode(t, bin, "C", env)
 	wg.Wait()
-	if b == nil {
+	if b == nil || c == nil {
 		t.FailNow()
 	}
 

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/parleyhq/parley/internal/bench"
 	"github.com/parleyhq/parley/internal/providersim"
 )
 
@@ -44,6 +45,9 @@ func commands() []command {
 		{"setup", "create the first workspace and owner (--workspace --email --password [--name])", setupCmd},
 		{"migrate", "apply pending database migrations", migrateCmd},
 		{"repair", "dry-run-first repairs: reprocess (re-normalize the inbound log), media-cache (clean cached media)", repairCmd},
+		{"bench", "load benchmarks: ingest (webhooks/s, ack latency, ack → visible), realtime (webhook → WebSocket latency, --fanout)", func(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
+			return bench.Main(ctx, args, stdout, stderr)
+		}},
 		{"sim", "play simulated provider traffic into a running Parley (--target --workspace --email --password)", func(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
 			return providersim.Main(ctx, args, stdout, stderr)
 		}},
