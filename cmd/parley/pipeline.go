@@ -115,11 +115,18 @@ func (p *pipeline) Send(ctx context.Context, wsID string, pr *auth.Principal, co
 		}
 	}
 	state := channel.ConversationState{LastInboundAt: conv.LastInboundAt, IsGroup: conv.IsGroup, Now: p.now()}
-	if err := outbound.CheckRules(ad.Rules(cfg), state, draft); err != nil {
+	rules := ad.Rules(cfg)
+	if err := outbound.CheckRules(rules, state, draft); err != nil { // before queueing: a clear 400
 		return inbox.Message{}, err
 	}
 	nm := inbox.NewMessage{ConversationID: conv.ID, Sender: pr.Actor(), Direction: "outbound", Kind: kind, Text: in.Text,
 		AttachmentIDs: in.AttachmentIDs, ReplyToID: in.ReplyToID, Status: inbox.MsgQueued, Outbox: true}
+	if rules.Segments != nil && in.Text != "" { // report what the SMS will cost
+		enc, n := rules.Segments(in.Text)
+		if nm.Content, err = json.Marshal(map[string]any{"sms": map[string]any{"encoding": enc, "segments": n}}); err != nil {
+			return inbox.Message{}, err
+		}
+	}
 	if in.Template != nil {
 		nm.Kind = inbox.KindTemplate
 		if nm.Content, err = json.Marshal(in.Template); err != nil {

@@ -234,6 +234,10 @@ type Rules struct {
 	Templates     bool          // supports templates
 	VoiceMime     string        // required voice note format, e.g. "audio/ogg; codecs=opus"
 	MaxMediaSize  int64
+	// Segments, for SMS, counts the parts a text is billed as (encoding
+	// "GSM-7" or "UCS-2"); MaxSegments > 0 refuses longer texts.
+	Segments    func(text string) (encoding string, segments int)
+	MaxSegments int
 }
 
 // Request is an inbound webhook request as the pipeline hands it to an adapter.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/internal/channel"
+	"github.com/parleyhq/parley/internal/channel/twilio"
 	"github.com/parleyhq/parley/internal/inbox"
 	"github.com/parleyhq/parley/internal/store"
 )
@@ -55,6 +56,8 @@ func TestCheckRules(t *testing.T) {
 	sms := channel.Rules{MaxTextLen: 10, TextLenUnit: "chars"}
 	tg := channel.Rules{MaxTextLen: 4096, SplitLongText: true, Media: true}
 	bytesRule := channel.Rules{MaxTextLen: 4, TextLenUnit: "bytes"}
+	smsParts := twilio.New().Rules(channel.Config{})
+	smsParts.MaxSegments = 2
 	tests := []struct {
 		name    string
 		rules   channel.Rules
@@ -63,6 +66,9 @@ func TestCheckRules(t *testing.T) {
 		draft   Draft
 		wantErr string // substring of the message; "" = allowed
 	}{
+		{"sms two GSM-7 parts", smsParts, nil, false, Draft{Text: strings.Repeat("a", 306)}, ""},
+		{"sms three GSM-7 parts", smsParts, nil, false, Draft{Text: strings.Repeat("a", 307)}, "needs 3 SMS parts (GSM-7)"},
+		{"sms one emoji makes it UCS-2", smsParts, nil, false, Draft{Text: strings.Repeat("a", 140) + "🙂"}, "needs 3 SMS parts (UCS-2)"},
 		{"whatsapp inside window", wa, ago(time.Hour), false, Draft{Text: "hi"}, ""},
 		{"whatsapp outside window", wa, ago(25 * time.Hour), false, Draft{Text: "hi"}, "send a template instead"},
 		{"whatsapp never wrote", wa, nil, false, Draft{Text: "hi"}, "send a template instead"},

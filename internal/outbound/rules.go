@@ -133,7 +133,12 @@ func CheckRules(rules channel.Rules, state channel.ConversationState, msg Draft)
 				map[string]string{"text": fmt.Sprintf("too long (%d/%d)", n, rules.MaxTextLen)})
 		}
 	}
-	// TODO(lead): SMS segment warnings/limits via twilio.Segments(text) once the twilio package exports it.
+	if rules.Segments != nil && rules.MaxSegments > 0 && !msg.Template {
+		if enc, n := rules.Segments(msg.Text); n > rules.MaxSegments {
+			return inbox.FieldError(fmt.Sprintf("The text needs %d SMS parts (%s); this channel allows at most %d. Shorten it, or avoid characters outside the GSM alphabet (emoji, Cyrillic…), which make every part hold 67 characters instead of 153.", n, enc, rules.MaxSegments),
+				map[string]string{"text": fmt.Sprintf("too many SMS parts (%d/%d)", n, rules.MaxSegments)})
+		}
+	}
 	return nil
 }
 

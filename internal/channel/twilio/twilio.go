@@ -72,7 +72,10 @@ func mms(cfg channel.Config) bool {
 
 // Rules: 1600 chars per message (Twilio splits into segments itself), media only when mms is on.
 func (a *Adapter) Rules(cfg channel.Config) channel.Rules {
-	r := channel.Rules{MaxTextLen: MaxBodyLen, TextLenUnit: "chars"}
+	r := channel.Rules{MaxTextLen: MaxBodyLen, TextLenUnit: "chars", Segments: func(text string) (string, int) {
+		enc, n, _ := Segments(text)
+		return enc, n
+	}}
 	if mms(cfg) {
 		r.Media = true
 		r.MaxMediaSize = 5 << 20
