@@ -263,6 +263,9 @@ func (db *DB) ChannelByID(ctx context.Context, id string) (inbox.Channel, error)
 func (db *DB) UpdateChannel(ctx context.Context, wsID, id string, p inbox.ChannelPatch) (inbox.Channel, error) {
 	var c inbox.Channel
 	err := db.write(ctx, func(t *tx) error {
+		if err := lockRow(t, "channels", wsID, id); err != nil {
+			return err
+		}
 		var err error
 		if c, err = getChannel(t, wsID, id); err != nil {
 			return err

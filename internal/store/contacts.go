@@ -266,6 +266,9 @@ func (db *DB) GetContact(ctx context.Context, wsID, id string) (inbox.Contact, e
 func (db *DB) UpdateContact(ctx context.Context, wsID, id string, p inbox.ContactPatch) (inbox.Contact, error) {
 	var c inbox.Contact
 	err := db.write(ctx, func(t *tx) error {
+		if err := lockRow(t, "contacts", wsID, id); err != nil {
+			return err
+		}
 		var err error
 		if c, err = getContact(t, wsID, id); err != nil {
 			return err

@@ -391,6 +391,9 @@ var priorities = map[string]bool{"none": true, "low": true, "medium": true, "hig
 func (db *DB) UpdateConversation(ctx context.Context, wsID, userID, id string, p inbox.ConversationPatch) (inbox.Conversation, error) {
 	var out inbox.Conversation
 	err := db.write(ctx, func(t *tx) error {
+		if err := lockRow(t, "conversations", wsID, id); err != nil {
+			return err
+		}
 		c, err := getConversation(t, wsID, "", id)
 		if err != nil {
 			return err
