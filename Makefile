@@ -10,7 +10,7 @@ HAS_NPM     := $(shell command -v npm 2>/dev/null)
 # npm script names defined in web/package.json
 WEB_SCRIPTS := $(if $(HAS_WEB),$(shell node -e 'console.log(Object.keys(require("./web/package.json").scripts||{}).join(" "))' 2>/dev/null))
 
-.PHONY: run demo build web web-deps test lint vet clean
+.PHONY: run demo build web web-deps test e2e lint vet clean
 
 ## run: build the web app and the binary, then serve with data under ./data
 run: build
@@ -73,6 +73,15 @@ ifneq ($(HAS_NPM),)
 	npm --prefix web run test
 endif
 endif
+ifneq ($(filter e2e,$(WEB_SCRIPTS)),)
+ifneq ($(HAS_NPM),)
+	$(MAKE) e2e
+endif
+endif
+
+## e2e: browser tests (Playwright in Debian's Chromium) against a real server and the provider simulator
+e2e: build
+	./scripts/e2e.sh
 
 clean:
 	rm -rf bin
