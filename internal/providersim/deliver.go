@@ -1,11 +1,9 @@
 package providersim
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"net/url"
@@ -13,8 +11,10 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/internal/providersim/metasim"
+	"github.com/parleyhq/parley/internal/providersim/telegramsim"
 	"github.com/parleyhq/parley/internal/providersim/twiliosim"
 	"github.com/parleyhq/parley/internal/providersim/wappisim"
+	"github.com/parleyhq/parley/internal/providersim/webhook"
 )
 
 // headersFor returns the headers the provider of ch sends with body to
@@ -24,29 +24,15 @@ func headersFor(ch *RegisteredChannel, target string, body []byte) (http.Header,
 	case KindWhatsApp, KindMessenger, KindInstagram:
 		return metasim.Headers(ch.Secrets["app_secret"], body), nil
 	case KindTelegram:
-		h := http.Header{}
-		h.Set("Content-Type", "application/json")
-		if s := ch.Secrets["webhook_secret"]; s != "" {
-			h.Set("X-Telegram-Bot-Api-Secret-Token", s)
-		}
-		return h, nil
+		return telegramsim.Headers(ch.Secrets["webhook_secret"]), nil
 	case KindTwilio:
 		params, err := url.ParseQuery(string(body))
 		if err != nil {
 			return nil, fmt.Errorf("providersim: twilio body is not a form: %w", err)
 		}
-		h := http.Header{}
-		h.Set("Content-Type", "application/x-www-form-urlencoded")
-		h.Set("User-Agent", "TwilioProxy/1.1")
-		h.Set("X-Twilio-Signature", twiliosim.Sign(ch.Secrets["auth_token"], target, params))
-		return h, nil
+		return twiliosim.Headers(ch.Secrets["auth_token"], target, params), nil
 	case KindWappi:
-		h := http.Header{}
-		h.Set("Content-Type", "application/json")
-		if a := ch.Secrets["webhook_auth"]; a != "" {
-			h.Set("Authorization", a)
-		}
-		return h, nil
+		return wappisim.Headers(ch.Secrets["webhook_auth"]), nil
 	case KindAPI:
 		h := http.Header{}
 		h.Set("Content-Type", "application/json")
@@ -57,43 +43,13 @@ func headersFor(ch *RegisteredChannel, target string, body []byte) (http.Header,
 }
 
 // post delivers body to target with hdr, retrying network errors and
-// non-2xx answers with backoff. It returns the attempts made.
+// non-2xx answers with backoff. It returns the attempts made. 4xx answers
+// other than 408/429 will not heal by retrying, but the real providers retry
+// anyway (Meta for days); keep retrying to the cap.
 func (s *Server) post(ctx context.Context, target string, hdr http.Header, body []byte) (int, error) {
-	wait := s.opts.Backoff
-	var last error
-	for attempt := 1; ; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
-		if err != nil {
-			return attempt, err
-		}
-		for k, v := range hdr {
-			req.Header[k] = v
-		}
-		resp, err := s.opts.Client.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-			resp.Body.Close()
-			if resp.StatusCode/100 == 2 {
-				return attempt, nil
-			}
-			last = fmt.Errorf("webhook answered HTTP %d", resp.StatusCode)
-			// 4xx other than 408/429 will not heal by retrying, but the real
-			// providers retry anyway (Meta for days); keep retrying to the cap.
-		} else {
-			last = err
-		}
-		if attempt >= s.opts.MaxAttempts {
-			return attempt, last
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return attempt, ctx.Err()
-		case <-t.C:
-		}
-		wait = min(wait*2, 5*time.Second)
-	}
+	n, err := webhook.Post(ctx, s.opts.Client, target, hdr, body,
+		webhook.Retry{MaxAttempts: s.opts.MaxAttempts, Backoff: s.opts.Backoff, MaxBackoff: 5 * time.Second})
+	return max(n, 1), err // a request that could not be built counts as one attempt
 }
 
 // Deliver posts one inbound webhook body to channel id's webhook URL, signed

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/parleyhq/parley/internal/channel"
@@ -35,7 +34,7 @@ const (
 )
 
 // Adapter implements channel.Adapter for Instagram Messaging.
-type Adapter struct{}
+type Adapter struct{ meta.Common }
 
 // New returns the Instagram adapter.
 func New() *Adapter { return &Adapter{} }
@@ -44,17 +43,6 @@ var _ channel.Adapter = (*Adapter)(nil)
 
 // Kind returns "instagram".
 func (*Adapter) Kind() string { return Kind }
-
-// Verify checks X-Hub-Signature-256 with the app secret.
-func (*Adapter) Verify(cfg channel.Config, req channel.Request) error { return meta.Verify(cfg, req) }
-
-// Handshake answers the hub.challenge GET.
-func (*Adapter) Handshake(cfg channel.Config, req channel.Request) (int, string, bool) {
-	return meta.Handshake(cfg, req)
-}
-
-// Ack is the webhook answer.
-func (*Adapter) Ack() (string, []byte) { return meta.Ack() }
 
 // Flavor describes Instagram to the shared parser.
 func Flavor(accountID, pageID string) meta.Flavor {
@@ -82,15 +70,7 @@ func (*Adapter) Rules(channel.Config) channel.Rules {
 // ValidateConfig requires account_id and the three secrets.
 func (*Adapter) ValidateConfig(config map[string]any, secrets map[string]string) error {
 	var v inbox.Validator
-	id, _ := config[ConfigAccountID].(string)
-	v.Check(strings.TrimSpace(id) != "", "config.account_id", "required")
-	if b, ok := config["api_base_url"]; ok {
-		s, _ := b.(string)
-		v.Check(s == "" || strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://"), "config.api_base_url", "must be an http(s) URL")
-	}
-	v.Check(secrets[SecretAccessToken] != "", "secrets.access_token", "required")
-	v.Check(secrets[meta.SecretAppSecret] != "", "secrets.app_secret", "required")
-	v.Check(secrets[meta.SecretVerifyToken] != "", "secrets.verify_token", "required")
+	meta.ValidateConfig(&v, config, secrets, ConfigAccountID, SecretAccessToken)
 	return v.Err()
 }
 

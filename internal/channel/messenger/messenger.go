@@ -33,7 +33,7 @@ const (
 )
 
 // Adapter implements channel.Adapter for Messenger.
-type Adapter struct{}
+type Adapter struct{ meta.Common }
 
 // New returns the Messenger adapter.
 func New() *Adapter { return &Adapter{} }
@@ -42,17 +42,6 @@ var _ channel.Adapter = (*Adapter)(nil)
 
 // Kind returns "messenger".
 func (*Adapter) Kind() string { return Kind }
-
-// Verify checks X-Hub-Signature-256 with the app secret.
-func (*Adapter) Verify(cfg channel.Config, req channel.Request) error { return meta.Verify(cfg, req) }
-
-// Handshake answers the hub.challenge GET.
-func (*Adapter) Handshake(cfg channel.Config, req channel.Request) (int, string, bool) {
-	return meta.Handshake(cfg, req)
-}
-
-// Ack is the webhook answer.
-func (*Adapter) Ack() (string, []byte) { return meta.Ack() }
 
 // Flavor describes Messenger to the shared parser.
 func Flavor(pageID string) meta.Flavor {
@@ -80,15 +69,7 @@ func (*Adapter) Rules(channel.Config) channel.Rules {
 // ValidateConfig requires page_id and the three secrets.
 func (*Adapter) ValidateConfig(config map[string]any, secrets map[string]string) error {
 	var v inbox.Validator
-	id, _ := config[ConfigPageID].(string)
-	v.Check(strings.TrimSpace(id) != "", "config.page_id", "required")
-	if b, ok := config["api_base_url"]; ok {
-		s, _ := b.(string)
-		v.Check(s == "" || strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://"), "config.api_base_url", "must be an http(s) URL")
-	}
-	v.Check(secrets[SecretPageToken] != "", "secrets.page_access_token", "required")
-	v.Check(secrets[meta.SecretAppSecret] != "", "secrets.app_secret", "required")
-	v.Check(secrets[meta.SecretVerifyToken] != "", "secrets.verify_token", "required")
+	meta.ValidateConfig(&v, config, secrets, ConfigPageID, SecretPageToken)
 	return v.Err()
 }
 

@@ -93,14 +93,8 @@ func SendMessaging(ctx context.Context, cl *Client, endpoint string, out channel
 			if i == 0 {
 				return channel.SendResult{}, err
 			}
-			// Part of the message is out: retrying would duplicate it.
-			reason := err.Error()
-			var se *channel.SendError
-			if errors.As(err, &se) {
-				reason = se.Reason
-			}
 			res.Status = inbox.MsgSent
-			return res, &channel.SendError{Code: "partial", Reason: "partially sent: " + reason}
+			return res, PartialSend(err)
 		}
 		if res.ExternalID == "" {
 			res.ExternalID = ans.MessageID
@@ -109,6 +103,18 @@ func SendMessaging(ctx context.Context, cl *Client, endpoint string, out channel
 	}
 	res.Status = inbox.MsgSent
 	return res, nil
+}
+
+// PartialSend is the error of a send of several parts that failed after the
+// first part went out: code "partial", so that nobody retries it (a retry
+// would duplicate what is out), with the reason of err.
+func PartialSend(err error) *channel.SendError {
+	reason := err.Error()
+	var se *channel.SendError
+	if errors.As(err, &se) {
+		reason = se.Reason
+	}
+	return &channel.SendError{Code: "partial", Reason: "partially sent: " + reason}
 }
 
 // Profile fetches a user profile: GET {base}/{id}?fields=... with the token.

@@ -3,7 +3,6 @@ package whatsapp
 import (
 	"context"
 
-	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -156,13 +155,8 @@ func Send(ctx context.Context, cl *meta.Client, phoneNumberID string, out channe
 			if i == 0 {
 				return channel.SendResult{}, err
 			}
-			reason := err.Error()
-			var se *channel.SendError
-			if errors.As(err, &se) {
-				reason = se.Reason
-			}
 			res.Status = inbox.MsgSent
-			return res, &channel.SendError{Code: "partial", Reason: "partially sent: " + reason}
+			return res, meta.PartialSend(err)
 		}
 		if len(ans.Messages) == 0 || ans.Messages[0].ID == "" {
 			return res, &channel.SendError{Code: "bad_response", Reason: "Graph API answer has no messages[0].id", HTTPStatus: http.StatusOK}

@@ -4,7 +4,6 @@ package whatsapp
 import (
 	"context"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/parleyhq/parley/internal/channel"
@@ -32,7 +31,7 @@ const (
 )
 
 // Adapter implements channel.Adapter for WhatsApp Cloud API.
-type Adapter struct{}
+type Adapter struct{ meta.Common }
 
 // New returns the WhatsApp adapter.
 func New() *Adapter { return &Adapter{} }
@@ -41,17 +40,6 @@ var _ channel.Adapter = (*Adapter)(nil)
 
 // Kind returns "whatsapp".
 func (*Adapter) Kind() string { return Kind }
-
-// Verify checks X-Hub-Signature-256 over the raw body with the app secret.
-func (*Adapter) Verify(cfg channel.Config, req channel.Request) error { return meta.Verify(cfg, req) }
-
-// Handshake answers the hub.challenge GET.
-func (*Adapter) Handshake(cfg channel.Config, req channel.Request) (int, string, bool) {
-	return meta.Handshake(cfg, req)
-}
-
-// Ack is the webhook answer.
-func (*Adapter) Ack() (string, []byte) { return meta.Ack() }
 
 // Parse turns a webhook body into events.
 func (*Adapter) Parse(cfg channel.Config, req channel.Request) ([]channel.Event, error) {
@@ -71,22 +59,15 @@ func (*Adapter) Rules(channel.Config) channel.Rules {
 	}
 }
 
-// ValidateConfig requires phone_number_id and the three secrets.
+// ValidateConfig requires phone_number_id and the three secrets; waba_id,
+// when given, is a string.
 func (*Adapter) ValidateConfig(config map[string]any, secrets map[string]string) error {
 	var v inbox.Validator
-	id, _ := config[ConfigPhoneNumberID].(string)
-	v.Check(strings.TrimSpace(id) != "", "config.phone_number_id", "required")
+	meta.ValidateConfig(&v, config, secrets, ConfigPhoneNumberID, SecretAccessToken)
 	if w, ok := config[ConfigWABAID]; ok {
 		_, isStr := w.(string)
 		v.Check(isStr || w == nil, "config.waba_id", "must be a string")
 	}
-	if b, ok := config["api_base_url"]; ok {
-		s, _ := b.(string)
-		v.Check(s == "" || strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://"), "config.api_base_url", "must be an http(s) URL")
-	}
-	v.Check(secrets[SecretAccessToken] != "", "secrets.access_token", "required")
-	v.Check(secrets[meta.SecretAppSecret] != "", "secrets.app_secret", "required")
-	v.Check(secrets[meta.SecretVerifyToken] != "", "secrets.verify_token", "required")
 	return v.Err()
 }
 

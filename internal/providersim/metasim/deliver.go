@@ -1,16 +1,17 @@
 package metasim
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
+
+	"github.com/parleyhq/parley/internal/providersim/webhook"
 )
 
 // Deliverer posts signed webhooks and retries non-2xx answers with
@@ -44,52 +45,14 @@ func (d Deliverer) Deliver(ctx context.Context, url, appSecret string, body []by
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
-	attempts := d.MaxAttempts
-	if attempts <= 0 {
-		attempts = 5
+	r := webhook.Retry{MaxAttempts: d.MaxAttempts, Backoff: d.Backoff, MaxBackoff: d.MaxBackoff}.
+		Or(webhook.Retry{MaxAttempts: 5, Backoff: 100 * time.Millisecond, MaxBackoff: 5 * time.Second})
+	n, err := webhook.Post(ctx, client, url, Headers(appSecret, body), body, r)
+	n = max(n, 1) // a request that could not be built counts as one attempt
+	if se, ok := errors.AsType[*webhook.StatusError](err); ok {
+		err = fmt.Errorf("metasim: webhook answered %d", se.StatusCode)
 	}
-	wait := d.Backoff
-	if wait <= 0 {
-		wait = 100 * time.Millisecond
-	}
-	maxWait := d.MaxBackoff
-	if maxWait <= 0 {
-		maxWait = 5 * time.Second
-	}
-	var lastErr error
-	for i := 1; i <= attempts; i++ {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-		if err != nil {
-			return i, err
-		}
-		req.Header = Headers(appSecret, body)
-		resp, err := client.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-			resp.Body.Close()
-			if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-				return i, nil
-			}
-			lastErr = fmt.Errorf("metasim: webhook answered %d", resp.StatusCode)
-		} else {
-			lastErr = err
-		}
-		if i == attempts {
-			break
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return i, ctx.Err()
-		case <-t.C:
-		}
-		wait *= 2
-		if wait > maxWait {
-			wait = maxWait
-		}
-	}
-	return attempts, lastErr
+	return n, err
 }
 
 // Deliver posts body with the default Deliverer.

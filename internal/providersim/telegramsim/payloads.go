@@ -1,13 +1,12 @@
 package telegramsim
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
 	"time"
+
+	"github.com/parleyhq/parley/internal/providersim/webhook"
 )
 
 // Chat is a Telegram chat. Supergroup ids look like -1001234567890.
@@ -171,50 +170,16 @@ func Deliver(ctx context.Context, url, secret string, update []byte) error {
 	return DeliverWith(ctx, DeliverOptions{}, url, secret, update)
 }
 
+// Headers returns the headers Telegram sends with an update: JSON, and the
+// secret token when the webhook was set with one.
+func Headers(secret string) http.Header {
+	return webhook.JSONHeader("X-Telegram-Bot-Api-Secret-Token", secret)
+}
+
 // DeliverWith is Deliver with explicit options.
 func DeliverWith(ctx context.Context, o DeliverOptions, url, secret string, update []byte) error {
-	if o.Client == nil {
-		o.Client = &http.Client{Timeout: 10 * time.Second}
-	}
-	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = 5
-	}
-	if o.Backoff <= 0 {
-		o.Backoff = 50 * time.Millisecond
-	}
-	if o.MaxBackoff <= 0 {
-		o.MaxBackoff = 2 * time.Second
-	}
-	wait := o.Backoff
-	var last error
-	for attempt := 1; ; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(update))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		if secret != "" {
-			req.Header.Set("X-Telegram-Bot-Api-Secret-Token", secret)
-		}
-		resp, err := o.Client.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-			resp.Body.Close()
-			if resp.StatusCode/100 == 2 {
-				return nil
-			}
-			last = fmt.Errorf("webhook answered HTTP %d", resp.StatusCode)
-		} else {
-			last = err
-		}
-		if attempt >= o.MaxAttempts {
-			return fmt.Errorf("telegramsim: delivery failed after %d attempts: %w", attempt, last)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, o.MaxBackoff)
-	}
+	r := webhook.Retry{MaxAttempts: o.MaxAttempts, Backoff: o.Backoff, MaxBackoff: o.MaxBackoff}.
+		Or(webhook.Retry{MaxAttempts: 5, Backoff: 50 * time.Millisecond, MaxBackoff: 2 * time.Second})
+	n, err := webhook.Post(ctx, o.Client, url, Headers(secret), update, r)
+	return webhook.Failed(ctx, n, err, "telegramsim: delivery failed after %d attempts: %w")
 }

@@ -2,13 +2,12 @@ package twiliosim
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/parleyhq/parley/internal/providersim/webhook"
 )
 
 // MediaItem is one inbound MMS file.
@@ -94,46 +93,22 @@ func Deliver(ctx context.Context, url, authToken string, params url.Values) erro
 
 // DeliverWith is Deliver with explicit options.
 func DeliverWith(ctx context.Context, o DeliverOptions, target, authToken string, params url.Values) error {
-	if o.Client == nil {
-		o.Client = &http.Client{Timeout: 15 * time.Second}
+	client := o.Client
+	if client == nil {
+		client = &http.Client{Timeout: 15 * time.Second}
 	}
-	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = 2
-	}
-	if o.Backoff <= 0 {
-		o.Backoff = 50 * time.Millisecond
-	}
-	sig := Sign(authToken, target, params)
-	body := params.Encode()
-	wait := o.Backoff
-	var last error
-	for attempt := 1; ; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(body))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("X-Twilio-Signature", sig)
-		req.Header.Set("User-Agent", "TwilioProxy/1.1")
-		resp, err := o.Client.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-			resp.Body.Close()
-			if resp.StatusCode/100 == 2 {
-				return nil
-			}
-			last = fmt.Errorf("webhook answered HTTP %d", resp.StatusCode)
-		} else {
-			last = err
-		}
-		if attempt >= o.MaxAttempts {
-			return fmt.Errorf("twiliosim: delivery failed after %d attempts (error 11200): %w", attempt, last)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 2*time.Second)
-	}
+	r := webhook.Retry{MaxAttempts: o.MaxAttempts, Backoff: o.Backoff}.
+		Or(webhook.Retry{MaxAttempts: 2, Backoff: 50 * time.Millisecond, MaxBackoff: 2 * time.Second})
+	n, err := webhook.Post(ctx, client, target, Headers(authToken, target, params), []byte(params.Encode()), r)
+	return webhook.Failed(ctx, n, err, "twiliosim: delivery failed after %d attempts (error 11200): %w")
+}
+
+// Headers returns the headers Twilio sends with a form POST of params to
+// target: the form content type, its User-Agent and X-Twilio-Signature.
+func Headers(authToken, target string, params url.Values) http.Header {
+	h := http.Header{}
+	h.Set("Content-Type", "application/x-www-form-urlencoded")
+	h.Set("User-Agent", "TwilioProxy/1.1")
+	h.Set("X-Twilio-Signature", Sign(authToken, target, params))
+	return h
 }

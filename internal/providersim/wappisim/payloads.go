@@ -1,13 +1,13 @@
 package wappisim
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
+
+	"github.com/parleyhq/parley/internal/providersim/webhook"
 )
 
 // Thumbnail is the kind of base64 blob Wappi puts in the body of media messages.
@@ -153,47 +153,16 @@ func Deliver(ctx context.Context, url, auth string, body []byte) error {
 	return DeliverWith(ctx, DeliverOptions{}, url, auth, body)
 }
 
+// Headers returns the headers Wappi sends with a webhook: JSON, and
+// "Authorization: <auth>" when the profile's webhook has one.
+func Headers(auth string) http.Header {
+	return webhook.JSONHeader("Authorization", auth)
+}
+
 // DeliverWith is Deliver with explicit options.
 func DeliverWith(ctx context.Context, o DeliverOptions, url, auth string, body []byte) error {
-	if o.Client == nil {
-		o.Client = &http.Client{Timeout: 10 * time.Second}
-	}
-	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = 4
-	}
-	if o.Backoff <= 0 {
-		o.Backoff = 50 * time.Millisecond
-	}
-	wait := o.Backoff
-	var last error
-	for attempt := 1; ; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		resp, err := o.Client.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-			resp.Body.Close()
-			if resp.StatusCode/100 == 2 {
-				return nil
-			}
-			last = fmt.Errorf("webhook answered HTTP %d", resp.StatusCode)
-		} else {
-			last = err
-		}
-		if attempt >= o.MaxAttempts {
-			return fmt.Errorf("wappisim: delivery failed after %d attempts: %w", attempt, last)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 2*time.Second)
-	}
+	r := webhook.Retry{MaxAttempts: o.MaxAttempts, Backoff: o.Backoff}.
+		Or(webhook.Retry{MaxAttempts: 4, Backoff: 50 * time.Millisecond, MaxBackoff: 2 * time.Second})
+	n, err := webhook.Post(ctx, o.Client, url, Headers(auth), body, r)
+	return webhook.Failed(ctx, n, err, "wappisim: delivery failed after %d attempts: %w")
 }
