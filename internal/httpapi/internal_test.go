@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -114,6 +116,41 @@ func TestWebApp(t *testing.T) {
 	resp, body = get(t, h, "/api/v1/nope")
 	if resp.StatusCode != 404 || !strings.Contains(body, `"not_found"`) {
 		t.Errorf("unknown API path: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestWebAppGzip(t *testing.T) {
+	js := strings.Repeat("console.log('parley');\n", 200)
+	h := newServer(Deps{WebDist: fstest.MapFS{"index.html": {Data: []byte("<html>app</html>")}, "assets/app.js": {Data: []byte(js)},
+		"assets/logo.png": {Data: []byte(strings.Repeat("x", 4096))}}}).handler()
+	for _, tc := range []struct {
+		path, accept string
+		gzipped      bool
+	}{
+		{"/assets/app.js", "gzip, deflate, br", true},
+		{"/assets/app.js", "br;q=1.0, gzip;q=0.8", true},
+		{"/assets/app.js", "gzip;q=0", false},
+		{"/assets/app.js", "", false},
+		{"/assets/logo.png", "gzip", false}, // already compressed formats are sent as they are
+	} {
+		req := httptest.NewRequest("GET", tc.path, nil)
+		req.Header.Set("Accept-Encoding", tc.accept)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		body := rec.Body.Bytes()
+		if got := rec.Header().Get("Content-Encoding") == "gzip"; got != tc.gzipped || rec.Code != 200 {
+			t.Fatalf("%s with %q: status %d, gzip %v, want %v", tc.path, tc.accept, rec.Code, got, tc.gzipped)
+		}
+		if tc.gzipped {
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain, _ := io.ReadAll(zr)
+			if string(plain) != js || len(body) >= len(js)/4 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/javascript") {
+				t.Fatalf("gzip body: %d bytes for %d, type %q", len(body), len(js), rec.Header().Get("Content-Type"))
+			}
+		}
 	}
 }
 

@@ -1,12 +1,16 @@
 package httpapi
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	_ "embed"
 	"io/fs"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/parleyhq/parley/internal/auth"
@@ -77,12 +81,16 @@ func (s *server) spa(w http.ResponseWriter, r *http.Request, _ *auth.Principal) 
 // that are not files (client-side routes).
 func SPAHandler(dist fs.FS) http.Handler {
 	files := http.FileServerFS(dist)
+	gz := &gzipCache{fs: dist}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := strings.TrimPrefix(path.Clean(r.URL.Path), "/")
 		if p != "" {
 			if st, err := fs.Stat(dist, p); err == nil && !st.IsDir() {
 				if strings.HasPrefix(p, "assets/") {
 					w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+					if gz.serve(w, r, p) {
+						return
+					}
 				}
 				files.ServeHTTP(w, r)
 				return
@@ -91,4 +99,59 @@ func SPAHandler(dist fs.FS) http.Handler {
 		w.Header().Set("Cache-Control", "no-cache")
 		http.ServeFileFS(w, r, dist, "index.html")
 	})
+}
+
+// gzipCache serves the app's text assets gzip-compressed to clients that
+// accept it, compressing each (immutable, embedded) file once.
+type gzipCache struct {
+	fs    fs.FS
+	files sync.Map // path → []byte (gzip), or nil when not worth compressing
+}
+
+var compressible = map[string]string{".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+	".svg": "image/svg+xml", ".json": "application/json", ".html": "text/html; charset=utf-8", ".map": "application/json"}
+
+func (g *gzipCache) serve(w http.ResponseWriter, r *http.Request, p string) bool {
+	ctype, ok := compressible[path.Ext(p)]
+	if !ok || !acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		return false
+	}
+	v, ok := g.files.Load(p)
+	if !ok {
+		var body []byte
+		if raw, err := fs.ReadFile(g.fs, p); err == nil && len(raw) > 1024 {
+			var buf bytes.Buffer
+			zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+			if _, err := zw.Write(raw); err == nil && zw.Close() == nil {
+				body = buf.Bytes()
+			}
+		}
+		v, _ = g.files.LoadOrStore(p, body)
+	}
+	body, _ := v.([]byte)
+	if body == nil {
+		return false
+	}
+	h := w.Header()
+	h.Set("Content-Type", ctype)
+	h.Set("Content-Encoding", "gzip")
+	h.Add("Vary", "Accept-Encoding")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+	return true
+}
+
+// acceptsGzip reports whether an Accept-Encoding header allows gzip (not q=0).
+func acceptsGzip(h string) bool {
+	for _, part := range strings.Split(h, ",") {
+		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(name), "gzip") {
+			q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
+			return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+		}
+	}
+	return false
 }
