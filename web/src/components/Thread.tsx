@@ -45,6 +45,8 @@ export function Thread({ conv, composerRef }: Props) {
     estimateSize: () => 72,
     getItemKey: (i) => items[i]?.id ?? i,
     overscan: 6,
+    // render scroll updates in React's normal batch instead of a synchronous flush per scroll event
+    useFlushSync: false,
   });
 
   const scrollToBottom = useCallback(() => {
@@ -135,6 +137,14 @@ export function Thread({ conv, composerRef }: Props) {
   const onScroll = () => {
     const el = scrollRef.current;
     if (!el) return;
+    // while an older page is on its way, keep the anchor's offset current so scrolling done
+    // meanwhile is not undone when the page lands
+    const a = anchor.current;
+    if (a && !a.until && items.length <= a.count) {
+      const idx = items.findIndex((m) => m.id === a.id);
+      const start = idx >= 0 ? virt.measurementsCache[idx]?.start : undefined;
+      if (start !== undefined) a.offset = start - el.scrollTop;
+    }
     atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 48;
     if (atBottom.current && showNew) setShowNew(false);
     if (el.scrollTop < 300 && initialised.current) loadOlder();
