@@ -121,7 +121,7 @@ func TestWhatsAppEndToEnd(t *testing.T) {
 	var msgs inbox.Page[inbox.Message]
 	eventually(t, "two inbound messages in one conversation", func() bool {
 		api.do("GET", ws+"/conversations?view=all", nil, 200, &convs)
-		if len(convs.Items) != 1 {
+		if len(convs.Items) != 1 || convs.Items[0].UnreadCount != 2 {
 			return false
 		}
 		api.do("GET", ws+"/conversations/"+convs.Items[0].ID+"/messages", nil, 200, &msgs)

@@ -58,9 +58,19 @@ type Ingest struct {
 	wake    chan struct{}
 	stopped chan struct{} // closed when the committer has stopped
 
-	// committing is set while a group commit waits for or holds the write
-	// connection; processors give it way (acks stay fast under load).
-	committing atomic.Bool
+	// ackWaiting is set from the moment a group commit starts collecting
+	// until it has committed: a worker transaction then ends soon.
+	ackWaiting atomic.Bool
+
+	// Claims are skipped when a wake-up can only be about channels this
+	// node is processing already (their processors pick the new entries
+	// up, and a finishing processor forces a claim).
+	claimMu sync.Mutex
+	active  map[string]bool // channels with a processor on this node
+	fresh   map[string]bool // channels appended to since the last claim
+	recheck bool            // claim on the next wake-up whatever fresh says
+	// appendedSig is closed (and replaced) after every group commit.
+	appendedSig chan struct{}
 
 	startOnce sync.Once
 	started   atomic.Bool
@@ -103,9 +113,14 @@ func New(o Options) *Ingest {
 	return &Ingest{
 		db: o.DB, chans: o.Channels, log: o.Logger, m: o.Metrics, opt: o,
 		owner:   hex.EncodeToString(b[:]),
-		appends: make(chan appendReq, 4096),
-		wake:    make(chan struct{}, 1),
-		stopped: make(chan struct{}),
+		active:  map[string]bool{},
+		fresh:   map[string]bool{},
+		recheck: true,
+
+		appendedSig: make(chan struct{}),
+		appends:     make(chan appendReq, 4096),
+		wake:        make(chan struct{}, 1),
+		stopped:     make(chan struct{}),
 	}
 }
 
@@ -127,8 +142,35 @@ func (in *Ingest) Start(ctx context.Context) {
 // Wait blocks until the goroutines started by Start have stopped.
 func (in *Ingest) Wait() { in.wg.Wait() }
 
-// Notify wakes the workers (after an append, or when another node says so).
+// Notify wakes the workers (after an append, or when another node says so)
+// and makes them look for claimable channels.
 func (in *Ingest) Notify() {
+	in.claimMu.Lock()
+	in.recheck = true
+	in.claimMu.Unlock()
+	in.wakeUp()
+}
+
+// appended records the channels of a committed group and wakes the workers.
+func (in *Ingest) appended(entries []store.InboundEntry) {
+	in.claimMu.Lock()
+	for _, e := range entries {
+		in.fresh[e.ChannelID] = true
+	}
+	close(in.appendedSig)
+	in.appendedSig = make(chan struct{})
+	in.claimMu.Unlock()
+	in.wakeUp()
+}
+
+// appendSignal returns a channel closed at the next group commit.
+func (in *Ingest) appendSignal() <-chan struct{} {
+	in.claimMu.Lock()
+	defer in.claimMu.Unlock()
+	return in.appendedSig
+}
+
+func (in *Ingest) wakeUp() {
 	select {
 	case in.wake <- struct{}{}:
 	default:
@@ -290,6 +332,7 @@ func (in *Ingest) commitLoop(ctx context.Context) {
 		case r := <-in.appends:
 			batch = append(batch, r)
 		}
+		in.ackWaiting.Store(true)
 		timer.Reset(in.opt.BatchWindow)
 	collect:
 		for len(batch) < in.opt.BatchMax {
@@ -311,9 +354,8 @@ func (in *Ingest) commitLoop(ctx context.Context) {
 			entries[i] = r.entry
 		}
 		// Commit even if ctx is ending: the waiters still expect an answer.
-		in.committing.Store(true)
 		err := in.db.AppendInbound(context.WithoutCancel(ctx), entries)
-		in.committing.Store(false)
+		in.ackWaiting.Store(false)
 		if err != nil {
 			// One bad entry must not fail its neighbours: retry them one by one.
 			for i := range entries {
@@ -327,7 +369,7 @@ func (in *Ingest) commitLoop(ctx context.Context) {
 		if in.m.BatchSize != nil {
 			in.m.BatchSize(len(batch))
 		}
-		in.Notify()
+		in.appended(entries)
 	}
 }
 

@@ -30,10 +30,15 @@ func (in *Ingest) dispatch(ctx context.Context) {
 			return
 		case <-in.wake:
 		case <-poll.C:
+			in.Notify() // entries of other nodes, retries that became due
+			continue
 		}
 		free := in.opt.Workers - len(sem)
 		if free <= 0 {
 			continue // a finishing processor notifies again
+		}
+		if !in.needClaim() {
+			continue
 		}
 		chans, err := in.db.ClaimInboundChannels(ctx, in.owner, in.opt.Lease, free)
 		if err != nil {
@@ -44,12 +49,40 @@ func (in *Ingest) dispatch(ctx context.Context) {
 		}
 		for _, id := range chans {
 			sem <- struct{}{}
+			in.setActive(id, true)
 			go func(id string) {
-				defer func() { <-sem; in.Notify() }()
+				defer func() { in.setActive(id, false); <-sem; in.Notify() }()
 				in.processChannel(ctx, id)
 			}(id)
 		}
 	}
+}
+
+// needClaim reports whether a claim may find something: after Notify (a
+// finished processor, a poll, another node), or when entries were appended
+// to a channel this node is not processing. A channel being processed here
+// needs no claim: its processor reads its new entries before it stops, and
+// its stopping notifies.
+func (in *Ingest) needClaim() bool {
+	in.claimMu.Lock()
+	defer in.claimMu.Unlock()
+	need := in.recheck
+	for ch := range in.fresh {
+		need = need || !in.active[ch]
+	}
+	in.recheck = false
+	clear(in.fresh)
+	return need
+}
+
+func (in *Ingest) setActive(channelID string, on bool) {
+	in.claimMu.Lock()
+	if on {
+		in.active[channelID] = true
+	} else {
+		delete(in.active, channelID)
+	}
+	in.claimMu.Unlock()
 }
 
 // processChannel applies a leased channel's pending entries in id order,
@@ -61,8 +94,10 @@ func (in *Ingest) processChannel(ctx context.Context, channelID string) {
 		}
 	}()
 	renewed := time.Now()
+	lingered := false
 	for ctx.Err() == nil {
-		entries, err := in.db.PendingInbound(ctx, channelID, 100)
+		appended := in.appendSignal() // before the read: no commit is missed
+		entries, err := in.db.PendingInbound(ctx, channelID, pendingPage)
 		if err != nil {
 			if ctx.Err() == nil {
 				in.log.Error("ingest: list pending", "channel", channelID, "err", err)
@@ -70,8 +105,22 @@ func (in *Ingest) processChannel(ctx context.Context, channelID string) {
 			return
 		}
 		if len(entries) == 0 {
-			return
+			if lingered {
+				return
+			}
+			// Caught up: keep the lease a moment for the next entries
+			// instead of releasing and claiming it again for each group.
+			lingered = true
+			t := time.NewTimer(linger)
+			select {
+			case <-appended:
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			t.Stop()
+			continue
 		}
+		lingered = false
 		if time.Since(renewed) > in.opt.Lease/3 {
 			ok, err := in.db.ExtendInboundLease(ctx, channelID, in.owner, in.opt.Lease)
 			if err != nil || !ok {
@@ -82,17 +131,27 @@ func (in *Ingest) processChannel(ctx context.Context, channelID string) {
 		if !in.processBatch(ctx, entries) {
 			return // an entry waits for a retry; later entries wait to keep order
 		}
-		if len(entries) < 100 {
-			return
-		}
 	}
 }
 
-// processBatch applies entries (due, in id order) in small batches of one
+// Batching of the ingest workers. A worker transaction applies at least
+// batchMin entries, then continues while no group commit is waiting for the
+// write connection, up to batchMax entries or applyBudget: a backlog is
+// caught up with few, large transactions, and webhook acknowledgements never
+// wait behind more than batchMin entries of processing.
+const (
+	batchMin    = 2
+	batchMax    = 64
+	applyBudget = 5 * time.Millisecond
+	pendingPage = 256                   // entries read per round
+	linger      = 20 * time.Millisecond // a caught-up processor waits this long for more
+	yieldMax    = 5 * time.Millisecond  // longest wait for a group commit before a worker transaction
+)
+
+// processBatch applies entries (due, in id order) in batches of one
 // transaction each; on a batch failure it falls back to one entry at a time.
 // It reports false when it stopped at an entry that must be retried later.
 func (in *Ingest) processBatch(ctx context.Context, entries []store.InboundEntry) bool {
-	const per = 8
 	now := time.Now()
 	for i, e := range entries {
 		if e.NextAttempt.After(now) {
@@ -101,42 +160,72 @@ func (in *Ingest) processBatch(ctx context.Context, entries []store.InboundEntry
 		}
 	}
 	stopped := len(entries) == 0
-	for start := 0; start < len(entries); start += per {
-		chunk := entries[start:min(start+per, len(entries))]
+	// Parsed once; a batch cut short by its budget continues with the rest.
+	items := make([]store.InboundBatchItem, len(entries))
+	parsed := make([]bool, len(entries))
+	for start := 0; start < len(entries); {
 		if ctx.Err() != nil {
 			return false
 		}
 		in.yieldToCommits()
+		chunk := entries[start:min(start+batchMax, len(entries))]
 		res, err := in.chans.Resolve(ctx, chunk[0].ChannelID)
 		if err == nil && len(chunk) > 1 {
-			items := make([]store.InboundBatchItem, len(chunk))
-			events := 0
-			for i, e := range chunk {
-				items[i] = store.InboundBatchItem{Entry: e, Events: in.parse(res, e)}
-				events += len(items[i].Events)
+			for i := range chunk {
+				if !parsed[start+i] {
+					items[start+i] = store.InboundBatchItem{Entry: chunk[i], Events: in.parse(res, chunk[i])}
+					parsed[start+i] = true
+				}
 			}
-			if _, err := in.db.ApplyInboundBatch(ctx, res.Channel, items); err == nil {
+			batch := items[start : start+len(chunk)]
+			began := time.Now()
+			stop := func(n int) bool {
+				return n >= batchMin && (in.ackWaiting.Load() || time.Since(began) >= applyBudget)
+			}
+			n, _, err := in.db.ApplyInboundBatchUntil(ctx, res.Channel, batch, stop)
+			if err == nil {
 				if in.m.Processed != nil {
+					events := 0
+					for _, it := range batch[:n] {
+						events += len(it.Events)
+					}
 					in.m.Processed(res.Channel.Kind, events)
 				}
+				start += n
 				continue
 			}
 		}
+		// Isolate a bad entry: apply the chunk one by one (each entry
+		// records its own failure).
 		for _, e := range chunk {
 			if err := in.processEntry(ctx, e); err != nil {
 				return false
 			}
 		}
+		start += len(chunk)
 	}
 	return !stopped
 }
 
-// yieldToCommits waits (briefly, bounded) while a group commit is pending so
-// that webhook acknowledgements are not queued behind processing.
+// yieldToCommits lets a group commit that is collecting or committing go
+// first: it waits (at most yieldMax) for the commit, after which the write
+// connection is free while the next group collects. Together with the stop
+// rule of a worker transaction this interleaves acknowledgements and
+// processing fairly, acknowledgements first.
 func (in *Ingest) yieldToCommits() {
-	for i := 0; i < 50 && in.committing.Load(); i++ {
-		time.Sleep(200 * time.Microsecond)
+	if !in.ackWaiting.Load() {
+		return
 	}
+	committed := in.appendSignal()
+	if !in.ackWaiting.Load() {
+		return
+	}
+	t := time.NewTimer(yieldMax)
+	select {
+	case <-committed:
+	case <-t.C:
+	}
+	t.Stop()
 }
 
 // processEntry parses and applies one entry; on failure it schedules a retry.

@@ -190,7 +190,7 @@ func TestSingleFlightFetch(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(20 * time.Millisecond) // let the opens pile up on the in-flight fetch
+	time.Sleep(20 * time.Millisecond) // let (most) opens pile up on the in-flight fetch; late ones must hit the cache
 	close(e.prov.release)
 	wg.Wait()
 	close(errs)

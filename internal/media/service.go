@@ -134,6 +134,15 @@ func (s *Service) fetchOnce(ctx context.Context, att store.MediaAttachment) erro
 	c := &fetchCall{done: make(chan struct{})}
 	s.flight[att.ID] = c
 	s.mu.Unlock()
+	// A fetch that finished between the caller's read of att and this point
+	// has stored the file already (it records it before leaving the flight map).
+	if cur, err := s.o.DB.MediaAttachment(ctx, "", att.ID); err == nil && cur.StorageKey != "" {
+		s.mu.Lock()
+		delete(s.flight, att.ID)
+		s.mu.Unlock()
+		close(c.done)
+		return nil
+	}
 	// The fetch is shared: it must not die with the first caller's request.
 	c.err = s.fetch(context.WithoutCancel(ctx), att)
 	s.mu.Lock()

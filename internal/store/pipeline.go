@@ -106,7 +106,12 @@ func (db *DB) AppendInbound(ctx context.Context, entries []InboundEntry) error {
 // a crashed holder's lease simply expires.
 func (db *DB) ClaimInboundChannels(ctx context.Context, owner string, lease time.Duration, limit int) ([]string, error) {
 	var out []string
-	err := db.write(ctx, func(t *tx) error {
+	// Find candidates on the read pool: the scan of pending entries must not
+	// hold the (single, on SQLite) write connection, and most calls under
+	// load find nothing new to claim and need no write at all. The lease
+	// itself is taken below under the write lock, guarded by locked_until.
+	var cands []string
+	err := db.read(ctx, func(t *tx) error {
 		now := ts(t.now)
 		rows, err := t.query(`SELECT DISTINCT l.channel_id FROM inbound_log l
 			LEFT JOIN inbound_leases k ON k.channel_id = l.channel_id
@@ -115,10 +120,14 @@ func (db *DB) ClaimInboundChannels(ctx context.Context, owner string, lease time
 		if err != nil {
 			return err
 		}
-		cands, err := collectStrings(rows)
-		if err != nil {
-			return err
-		}
+		cands, err = collectStrings(rows)
+		return err
+	})
+	if err != nil || len(cands) == 0 {
+		return nil, err
+	}
+	err = db.write(ctx, func(t *tx) error {
+		now := ts(t.now)
 		until := ts(t.now.Add(lease))
 		for _, ch := range cands {
 			var got string
@@ -333,14 +342,30 @@ type InboundBatchItem struct {
 // transaction (cheaper under load). If it fails, the caller retries the
 // entries one by one to isolate the bad one.
 func (db *DB) ApplyInboundBatch(ctx context.Context, ch inbox.Channel, items []InboundBatchItem) (ApplyResult, error) {
+	_, res, err := db.ApplyInboundBatchUntil(ctx, ch, items, nil)
+	return res, err
+}
+
+// ApplyInboundBatchUntil is ApplyInboundBatch that may end early: after each
+// applied item it asks stop(applied) and, when that reports true, commits
+// the items applied so far (at least one). It returns how many items were
+// applied; the rest are untouched and still pending. A nil stop applies all.
+// The caller uses it to bound how long the write connection is held.
+func (db *DB) ApplyInboundBatchUntil(ctx context.Context, ch inbox.Channel, items []InboundBatchItem, stop func(applied int) bool) (int, ApplyResult, error) {
 	var total ApplyResult
+	n := 0
 	err := db.write(ctx, func(t *tx) error {
+		n = 0
 		// One applier for the batch: an entity touched by several entries
 		// gets one change row.
 		a := plNewApplier(t, ch)
 		for _, it := range items {
 			if err := a.entry(it.Entry, it.Events); err != nil {
 				return err
+			}
+			n++
+			if stop != nil && n < len(items) && stop(n) {
+				break
 			}
 		}
 		if err := a.emitAll(); err != nil {
@@ -349,7 +374,10 @@ func (db *DB) ApplyInboundBatch(ctx context.Context, ch inbox.Channel, items []I
 		total = a.res
 		return nil
 	})
-	return total, err
+	if err != nil {
+		return 0, ApplyResult{}, err
+	}
+	return n, total, nil
 }
 
 // ApplyInboundDryRun computes what ApplyInbound would do and rolls it back.
@@ -375,6 +403,9 @@ type plApplier struct {
 	conversations []string
 	messages      []string
 	seen          map[string]bool
+	// parties resolved by contactFor in this transaction: resolving the
+	// same party again finds the same contact and changes nothing.
+	parties map[channel.Party]string
 }
 
 func plApplyInbound(t *tx, entry InboundEntry, ch inbox.Channel, events []channel.Event) (ApplyResult, error) {
@@ -389,7 +420,7 @@ func plApplyInbound(t *tx, entry InboundEntry, ch inbox.Channel, events []channe
 }
 
 func plNewApplier(t *tx, ch inbox.Channel) *plApplier {
-	return &plApplier{t: t, ch: ch, ws: ch.WorkspaceID, seen: map[string]bool{}}
+	return &plApplier{t: t, ch: ch, ws: ch.WorkspaceID, seen: map[string]bool{}, parties: map[channel.Party]string{}}
 }
 
 // entry applies one inbound entry's events (change rows are emitted by the caller).
@@ -647,22 +678,27 @@ func (a *plApplier) bumpConversation(convID string, ev channel.Event, kind strin
 		dir = "outbound"
 	}
 	// Only move last_message forward in time (old history replays do not take it over).
-	if _, err := a.t.exec(`UPDATE conversations SET
+	if outbound {
+		_, err := a.t.exec(`UPDATE conversations SET
 			last_message_preview = CASE WHEN last_message_at IS NULL OR last_message_at <= ? THEN ? ELSE last_message_preview END,
 			last_message_direction = CASE WHEN last_message_at IS NULL OR last_message_at <= ? THEN ? ELSE last_message_direction END,
 			last_message_at = CASE WHEN last_message_at IS NULL OR last_message_at <= ? THEN ? ELSE last_message_at END,
 			last_activity_at = CASE WHEN last_activity_at < ? THEN ? ELSE last_activity_at END,
 			updated_at = ?
-		WHERE id = ?`, at, plPreview(kind, ev.Text), at, dir, at, at, at, at, ts(a.t.now), convID); err != nil {
+		WHERE id = ?`, at, plPreview(kind, ev.Text), at, dir, at, at, at, at, ts(a.t.now), convID)
 		return err
 	}
-	if !outbound {
-		if _, err := a.t.exec(`UPDATE conversations SET inbound_count = inbound_count + 1,
-			last_inbound_at = CASE WHEN last_inbound_at IS NULL OR last_inbound_at < ? THEN ? ELSE last_inbound_at END WHERE id = ?`, at, at, convID); err != nil {
-			return err
-		}
-	}
-	return nil
+	// Inbound: the same, plus the inbound counters, in one statement.
+	_, err := a.t.exec(`UPDATE conversations SET
+			last_message_preview = CASE WHEN last_message_at IS NULL OR last_message_at <= ? THEN ? ELSE last_message_preview END,
+			last_message_direction = CASE WHEN last_message_at IS NULL OR last_message_at <= ? THEN ? ELSE last_message_direction END,
+			last_message_at = CASE WHEN last_message_at IS NULL OR last_message_at <= ? THEN ? ELSE last_message_at END,
+			last_activity_at = CASE WHEN last_activity_at < ? THEN ? ELSE last_activity_at END,
+			updated_at = ?,
+			inbound_count = inbound_count + 1,
+			last_inbound_at = CASE WHEN last_inbound_at IS NULL OR last_inbound_at < ? THEN ? ELSE last_inbound_at END
+		WHERE id = ?`, at, plPreview(kind, ev.Text), at, dir, at, at, at, at, ts(a.t.now), at, at, convID)
+	return err
 }
 
 // ---- contacts ----
@@ -686,6 +722,17 @@ func plNormPhone(s string) string {
 // (within this workspace only) by normalized phone or email, else a new
 // contact. Names and avatars only fill empty fields.
 func (a *plApplier) contactFor(p channel.Party) (string, error) {
+	if cid, ok := a.parties[p]; ok {
+		return cid, nil
+	}
+	cid, err := a.resolveContact(p)
+	if err == nil {
+		a.parties[p] = cid
+	}
+	return cid, err
+}
+
+func (a *plApplier) resolveContact(p channel.Party) (string, error) {
 	t := a.t
 	ident := p.Identifier
 	phone := plNormPhone(p.Phone)
@@ -820,8 +867,11 @@ func (a *plApplier) conversationFor(ev channel.Event, customer channel.Party, re
 		err = t.queryRow(`SELECT id, status FROM conversations WHERE workspace_id = ? AND channel_id = ? AND external_chat_id = ? AND is_group = ?
 			ORDER BY CASE WHEN status IN ('resolved', 'spam') THEN 1 ELSE 0 END, last_activity_at DESC, id DESC LIMIT 1`, a.ws, a.ch.ID, chat, true).Scan(&id, &status)
 	} else {
-		err = t.queryRow(`SELECT id, status FROM conversations WHERE workspace_id = ? AND channel_id = ? AND contact_id = ? AND is_group = ?
-			ORDER BY CASE WHEN status IN ('resolved', 'spam') THEN 1 ELSE 0 END, last_activity_at DESC, id DESC LIMIT 1`, a.ws, a.ch.ID, contactID, false).Scan(&id, &status)
+		// The channel implies the workspace; leaving workspace_id out lets
+		// SQLite look up by contact (conversations_contact) instead of
+		// scanning every conversation of the channel.
+		err = t.queryRow(`SELECT id, status FROM conversations WHERE contact_id = ? AND channel_id = ? AND is_group = ?
+			ORDER BY CASE WHEN status IN ('resolved', 'spam') THEN 1 ELSE 0 END, last_activity_at DESC, id DESC LIMIT 1`, contactID, a.ch.ID, false).Scan(&id, &status)
 	}
 	switch {
 	case err == nil:
@@ -1181,17 +1231,10 @@ func (a *plApplier) emitAll() error {
 			return err
 		}
 	}
-	for _, id := range a.conversations {
-		if err := plEmitConversation(a.t, a.ws, id); err != nil {
-			return err
-		}
+	if err := plEmitConversations(a.t, a.ws, a.conversations); err != nil {
+		return err
 	}
-	for _, id := range a.messages {
-		if err := plEmitMessage(a.t, a.ws, id); err != nil {
-			return err
-		}
-	}
-	return nil
+	return plEmitMessages(a.t, a.ws, a.messages)
 }
 
 // PruneInbound deletes processed inbound entries received before olderThan

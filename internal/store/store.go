@@ -40,6 +40,8 @@ type DB struct {
 	log  *slog.Logger
 	now  func() time.Time
 	hook func([]inbox.Change)
+	// stmts caches prepared statements of the write connection (SQLite only).
+	stmts *stmtCache
 }
 
 var _ inbox.Store = (*DB)(nil)
@@ -108,6 +110,7 @@ func open(databaseURL string, opts Options) (*DB, error) {
 		w.SetConnMaxLifetime(0)
 		w.SetConnMaxIdleTime(0)
 		db.wdb = w
+		db.stmts = newStmtCache(w)
 		if memory {
 			// One in-memory database lives on one connection: share it.
 			db.rdb = w
@@ -158,6 +161,9 @@ func redactURL(s string) string {
 
 // Close releases the connections.
 func (db *DB) Close() error {
+	if db.stmts != nil {
+		db.stmts.close()
+	}
 	err := db.wdb.Close()
 	if db.rdb != db.wdb {
 		if e := db.rdb.Close(); err == nil {
@@ -193,18 +199,72 @@ type tx struct {
 	d       dialect
 	now     time.Time
 	changes []inbox.Change
+	// Set for write transactions on SQLite: statements are taken from the
+	// DB's cache (parsing SQL is most of the cost of a small statement).
+	stx   *sql.Tx
+	cache *stmtCache
+	stmts map[string]*sql.Stmt // this transaction's handles of cached statements
+	open  map[string]*sql.Rows // the last rows of each cached query (a statement is reused only when they are closed)
+}
+
+// stmt returns a transaction-bound prepared statement for query when the
+// statement cache has it, else nil (the caller runs the text directly).
+func (t *tx) stmt(query string) *sql.Stmt {
+	if t.cache == nil {
+		return nil
+	}
+	if s, ok := t.stmts[query]; ok {
+		if prev := t.open[query]; prev != nil {
+			if _, err := prev.Columns(); err == nil {
+				// Its rows are still being read (a nested use of the same
+				// text): a statement cannot serve two at once.
+				return nil
+			}
+			delete(t.open, query)
+		}
+		return s
+	}
+	p := t.cache.get(query)
+	if p == nil {
+		return nil
+	}
+	s := t.stx.StmtContext(t.ctx, p)
+	if t.stmts == nil {
+		t.stmts = make(map[string]*sql.Stmt, 32)
+	}
+	t.stmts[query] = s
+	return s
 }
 
 func (t *tx) exec(query string, args ...any) (sql.Result, error) {
-	return t.q.ExecContext(t.ctx, t.d.rebind(query), args...)
+	query = t.d.rebind(query)
+	if s := t.stmt(query); s != nil {
+		return s.ExecContext(t.ctx, args...)
+	}
+	return t.q.ExecContext(t.ctx, query, args...)
 }
 
 func (t *tx) query(query string, args ...any) (*sql.Rows, error) {
-	return t.q.QueryContext(t.ctx, t.d.rebind(query), args...)
+	query = t.d.rebind(query)
+	if s := t.stmt(query); s != nil {
+		rows, err := s.QueryContext(t.ctx, args...)
+		if err == nil {
+			if t.open == nil {
+				t.open = make(map[string]*sql.Rows, 8)
+			}
+			t.open[query] = rows
+		}
+		return rows, err
+	}
+	return t.q.QueryContext(t.ctx, query, args...)
 }
 
 func (t *tx) queryRow(query string, args ...any) *sql.Row {
-	return t.q.QueryRowContext(t.ctx, t.d.rebind(query), args...)
+	query = t.d.rebind(query)
+	if s := t.stmt(query); s != nil {
+		return s.QueryRowContext(t.ctx, args...)
+	}
+	return t.q.QueryRowContext(t.ctx, query, args...)
 }
 
 // emit appends a change row; its seq is allocated when the transaction ends.
@@ -300,16 +360,22 @@ func (db *DB) write(ctx context.Context, fn func(t *tx) error) error {
 	if err != nil {
 		return db.d.mapError(err)
 	}
-	t := &tx{ctx: ctx, q: stx, d: db.d, now: db.clock()}
+	t := &tx{ctx: ctx, q: stx, d: db.d, now: db.clock(), stx: stx, cache: db.stmts}
 	if err := fn(t); err != nil {
 		stx.Rollback()
+		db.stmts.prepareWanted(ctx)
 		return db.d.mapError(err)
 	}
 	if err := t.flushChanges(); err != nil {
 		stx.Rollback()
+		db.stmts.prepareWanted(ctx)
 		return db.d.mapError(err)
 	}
-	if err := stx.Commit(); err != nil {
+	err = stx.Commit()
+	// The connection is free again: prepare the statements this
+	// transaction ran uncached, for the next ones.
+	db.stmts.prepareWanted(ctx)
+	if err != nil {
 		return db.d.mapError(err)
 	}
 	if len(t.changes) > 0 && db.hook != nil {

@@ -1,10 +1,11 @@
 // End-to-end flows against a running server (PARLEY_E2E_URL). Run: npm run e2e
-import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it, type TestContext } from 'vitest';
+import { request, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { apiFor, BASE, EMAIL, launch, newContext, PASSWORD, shot, SHOTS, WORKSPACE } from './harness';
 import { seed as defaultSeed, type SeedContext, type SeedResult } from './seed';
+import { NO_SIM, seedSim, SIM, Sim, type SimSeed } from './sim';
 
 let browser: Browser;
 let ctx: BrowserContext;
@@ -43,6 +44,14 @@ beforeAll(async () => {
   ctx = await newContext(browser);
   page = await ctx.newPage();
 }, 60_000);
+
+// a failed flow leaves a screenshot of every open page: failure-<test>-<n>.png
+afterEach(async (c) => {
+  if (c.task.result?.state !== 'fail' || !browser) return;
+  const slug = c.task.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase().slice(0, 60);
+  const pages = browser.contexts().flatMap((x) => x.pages());
+  for (const [i, p] of pages.entries()) await p.screenshot({ path: resolve(SHOTS, `failure-${slug}-${i}.png`) }).catch(() => undefined);
+});
 
 afterAll(async () => {
   await browser?.close();
@@ -161,7 +170,10 @@ describe('Parley operator app', () => {
     await assign.selectOption({ label: data.memberName });
     await expect.poll(() => assign.inputValue()).not.toBe('');
     await page.getByRole('button', { name: /Labels/ }).click();
-    await page.getByRole('group', { name: 'Labels' }).locator('label', { hasText: data.labelName }).getByRole('checkbox').check();
+    // the checkbox shows the server's state (no optimistic update): click, then wait for it
+    const labelBox = page.getByRole('group', { name: 'Labels' }).locator('label', { hasText: data.labelName }).getByRole('checkbox');
+    if (!(await labelBox.isChecked())) await labelBox.click();
+    await expect.poll(() => labelBox.isChecked(), { timeout: 10_000 }).toBe(true);
     await page.locator('.qrow.selected .label-pill', { hasText: data.labelName }).waitFor();
     await page.getByRole('button', { name: /Labels/ }).click();
     await page.getByRole('button', { name: 'Details' }).click();
@@ -192,8 +204,15 @@ describe('Parley operator app', () => {
     await b.getByRole('log').getByText(data.inboundText).waitFor();
     // the first operator sees the second one viewing, then typing (collision warning)
     await page.getByText(`Also viewing: ${data.memberName}`).waitFor({ timeout: 10_000 });
-    await b.getByRole('textbox', { name: 'Reply' }).pressSequentially('typing…');
-    await page.getByText(`${data.memberName} is replying to this conversation`).waitFor({ timeout: 10_000 });
+    // typing "on" goes over b's socket once, then again every 3s while b keeps typing:
+    // keep typing until it shows (a frame sent while b's socket reconnects is lost)
+    const bReply = b.getByRole('textbox', { name: 'Reply' });
+    const collision = page.getByText(`${data.memberName} is replying to this conversation`);
+    await bReply.pressSequentially('typing…');
+    for (let i = 0; !(await collision.isVisible()); i++) {
+      if (i === 5) throw new Error('the typing operator was not shown within 10s of typing');
+      await collision.waitFor({ timeout: 2_000 }).catch(() => bReply.press('x'));
+    }
     await shot(page, 'collision');
     // a note written by the second operator arrives live, without a reload
     await b.getByRole('textbox', { name: 'Reply' }).fill('');
@@ -272,5 +291,166 @@ describe('Parley operator app', () => {
     await page.getByRole('link', { name: 'Сообщения' }).first().waitFor();
     await shot(page, 'inbox-ru');
     await page.getByRole('combobox', { name: 'Язык' }).first().selectOption('en');
+  });
+});
+
+// Flows through the provider simulator: real WhatsApp/Telegram adapters, signed
+// webhooks in, Graph/Bot API calls out, status webhooks back.
+describe('channels through the provider simulator', () => {
+  let sim: Sim;
+  let chans: SimSeed | undefined;
+  const customer = { from: `1555${(Date.now() % 1e7).toString().padStart(7, '0')}`, name: `Ana Lima ${RUN}` };
+
+  function needSim(c: TestContext): void {
+    if (!SIM) {
+      console.warn(`skipping: ${NO_SIM}`);
+      c.skip(NO_SIM);
+    }
+    if (!ws) c.skip('not logged in');
+    if (!chans) c.skip('the simulator seed did not run');
+  }
+
+  /** The status shown by the ticks of a bubble (queued, sent, delivered, read, failed). */
+  const tickStatus = async (bubble: Locator) => {
+    const ticks = bubble.locator('.ticks');
+    if ((await ticks.count()) === 0) return 'none';
+    return ((await ticks.getAttribute('class', { timeout: 2_000 })) ?? '').match(/ticks-(\w+)/)?.[1] ?? '';
+  };
+
+  it('simulator seed: WhatsApp and Telegram channels', async (c) => {
+    if (!SIM) c.skip(NO_SIM);
+    if (!ws) c.skip('not logged in');
+    const { api } = await apiFor(page);
+    sim = new Sim(page.request);
+    chans = await seedSim(api, ws, sim, RUN);
+  });
+
+  it('WhatsApp: a customer message appears in the queue and in the open thread live', async (c) => {
+    needSim(c);
+    await page.goto(`/w/${ws}/inbox/all`);
+    await page.getByRole('searchbox', { name: 'Search conversations' }).waitFor();
+    await page.evaluate(() => ((window as unknown as { e2eNoReload: boolean }).e2eNoReload = true));
+    await page.mouse.move(900, 500);
+    const id = chans!.whatsapp.id;
+    await sim.whatsapp(id, { ...customer, text: `Olá! Where is my order ${RUN}? 📦` });
+    const row = page.getByRole('link', { name: new RegExp(customer.name) });
+    await row.waitFor({ timeout: 15_000 });
+    await expect.poll(() => row.textContent()).toContain(`Where is my order ${RUN}`);
+    await row.click();
+    const log = page.getByRole('log');
+    await log.getByText(`Where is my order ${RUN}`).waitFor();
+    // the thread is open: the next message shows in it as it arrives
+    await sim.whatsapp(id, { ...customer, text: `Any news ${RUN}?` });
+    await log.getByText(`Any news ${RUN}?`).waitFor({ timeout: 15_000 });
+    await expect.poll(() => page.locator('.qrow.selected').textContent()).toContain(`Any news ${RUN}?`);
+    // neither appeared through a reload
+    await expect(page.evaluate(() => (window as unknown as { e2eNoReload?: boolean }).e2eNoReload)).resolves.toBe(true);
+  });
+
+  it('WhatsApp: a reply is sent and its ticks turn delivered, then read', async (c) => {
+    needSim(c);
+    const text = `Your order ships today ${RUN} 🚚`;
+    const reply = page.getByRole('textbox', { name: 'Reply' });
+    await reply.fill(text);
+    await reply.press('Enter');
+    const bubble = page.locator('.bubble.out', { hasText: text });
+    await bubble.waitFor();
+    const seen: string[] = [];
+    const track = async () => {
+      const s = await tickStatus(bubble);
+      if (seen.at(-1) !== s) seen.push(s);
+      return s;
+    };
+    await expect.poll(track, { timeout: 15_000 }).toMatch(/^(delivered|read)$/);
+    await expect.poll(track, { timeout: 15_000 }).toBe('read');
+    expect(seen).not.toContain('failed');
+    await expect(bubble.getByRole('img', { name: 'Read' }).count()).resolves.toBe(1);
+    // the fake Graph API received exactly this text for this customer
+    const sends = (await sim.requests(chans!.whatsapp.id)).filter((r) => r.method === 'POST' && r.path?.endsWith('/messages'));
+    const mine = sends.filter((r) => (r.body?.text as { body?: string } | undefined)?.body === text);
+    expect(mine).toHaveLength(1);
+    expect(mine[0]?.body?.to).toBe(customer.from);
+    await shot(page, 'thread-delivered');
+  });
+
+  it('WhatsApp: send a file from the composer', async (c) => {
+    needSim(c);
+    const name = `invoice-${RUN}.pdf`;
+    const pdf = Buffer.from(`%PDF-1.4\n% Parley e2e ${RUN}\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n`);
+    await page.locator('.composer input[type=file]').setInputFiles({ name, mimeType: 'application/pdf', buffer: pdf });
+    const chip = page.locator('.composer .chip', { hasText: name });
+    await chip.waitFor();
+    await expect.poll(() => chip.textContent()).not.toContain('Uploading');
+    await expect(chip.getAttribute('class')).resolves.not.toContain('chip-error');
+    await page.locator('.composer').getByRole('button', { name: 'Send', exact: true }).click();
+    await chip.waitFor({ state: 'detached' });
+    const bubble = page.locator('.bubble.out', { has: page.getByRole('link', { name: `Download ${name}` }) });
+    await bubble.waitFor({ timeout: 10_000 });
+    await expect.poll(() => tickStatus(bubble), { timeout: 15_000 }).toMatch(/^(delivered|read)$/);
+    // the simulator received a document send with a link it can fetch without a session
+    let link = '';
+    await expect
+      .poll(async () => {
+        const send = (await sim.requests(chans!.whatsapp.id)).find(
+          (r) => r.method === 'POST' && r.body?.type === 'document' && (r.body.document as { filename?: string }).filename === name,
+        );
+        link = (send?.body?.document as { link?: string } | undefined)?.link ?? '';
+        return link;
+      })
+      .not.toBe('');
+    const anon = await request.newContext();
+    try {
+      const res = await anon.get(link);
+      expect(res.status()).toBe(200);
+      expect(Buffer.compare(await res.body(), pdf)).toBe(0);
+    } finally {
+      await anon.dispose();
+    }
+  });
+
+  it('WhatsApp: a received image loads through /attachments and opens', async (c) => {
+    needSim(c);
+    const id = chans!.whatsapp.id;
+    const downloads = async () => (await sim.requests(id)).filter((r) => r.method === 'GET' && r.path?.startsWith('/whatsapp_business/')).length;
+    const before = await downloads();
+    const caption = `Photo of the box ${RUN}`;
+    await sim.whatsapp(id, { ...customer, image: true, caption });
+    const bubble = page.locator('.bubble.in', { hasText: caption });
+    await bubble.waitFor({ timeout: 15_000 });
+    const img = bubble.locator('img');
+    await expect(img.getAttribute('src')).resolves.toMatch(new RegExp(`/api/v1/workspaces/${ws}/attachments/`));
+    await img.scrollIntoViewIfNeeded();
+    await expect.poll(() => img.evaluate((el: HTMLImageElement) => (el.complete ? el.naturalWidth : 0)), { timeout: 15_000 }).toBe(160);
+    // Parley fetched it from the simulator's media CDN (with the channel token) for this view
+    await expect.poll(downloads).toBeGreaterThan(before);
+    await shot(page, 'thread-image');
+    // opening it shows the image itself in a new tab
+    const [tab] = await Promise.all([page.waitForEvent('popup'), img.click()]);
+    await tab.waitForLoadState();
+    expect(tab.url()).toMatch(/\/attachments\//);
+    await expect.poll(() => tab.evaluate(() => document.images[0]?.naturalWidth ?? 0)).toBe(160);
+    await tab.close();
+  });
+
+  it('Telegram group: the thread shows the group title and each sender', async (c) => {
+    needSim(c);
+    const tg = chans!.telegram.id;
+    const chat = -(1001000000000 + (Date.now() % 1e9));
+    const title = `Acme Buyers ${RUN}`;
+    await page.goto(`/w/${ws}/inbox/all`);
+    await page.mouse.move(900, 500);
+    await sim.telegram(tg, { chat_id: chat, chat_title: title, from_id: 501, from_name: 'Maria Gomez', text: `Is the sale still on ${RUN}?` });
+    await sim.telegram(tg, { chat_id: chat, chat_title: title, from_id: 502, from_name: 'Li Wei', text: `Same question from me ${RUN}` });
+    const row = page.getByRole('link', { name: new RegExp(title) });
+    await row.waitFor({ timeout: 15_000 });
+    await row.click();
+    const log = page.getByRole('log');
+    await log.getByText(`Same question from me ${RUN}`).waitFor({ timeout: 15_000 });
+    await expect(page.locator('.thread-title h2').textContent()).resolves.toContain(title);
+    await page.locator('.thread-title h2').getByRole('img', { name: 'Group' }).waitFor();
+    const sender = (text: string) => page.locator('.bubble.in', { hasText: text }).locator('.sender').textContent();
+    await expect(sender(`Is the sale still on ${RUN}?`)).resolves.toBe('Maria Gomez');
+    await expect(sender(`Same question from me ${RUN}`)).resolves.toBe('Li Wei');
+    await shot(page, 'thread-group');
   });
 });
