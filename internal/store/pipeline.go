@@ -435,10 +435,7 @@ func (a *plApplier) entry(entry InboundEntry, events []channel.Event) error {
 	}
 	for i := range events {
 		ev := events[i]
-		if ev.Timestamp.IsZero() {
-			ev.Timestamp = entry.ReceivedAt
-		}
-		ev.Timestamp = ev.Timestamp.UTC().Truncate(time.Microsecond)
+		ev.Timestamp = eventTime(ev.Timestamp, entry.ReceivedAt)
 		if err := a.apply(ev, fmt.Sprintf("%s:%d", entry.ID, i)); err != nil {
 			return fmt.Errorf("event %d (%s): %w", i, ev.Type, err)
 		}
@@ -1251,4 +1248,20 @@ func (db *DB) PruneInbound(ctx context.Context, olderThan time.Time) (int, error
 		return err
 	})
 	return int(n), err
+}
+
+// eventTime is when an event happened, for ordering a thread. Providers give
+// whole seconds (WhatsApp, Telegram, Wappi) while our own sends carry
+// microseconds, so a message received within the same second as its
+// provider time takes the precise receive time; an older provider time
+// (a retried or delayed webhook) is kept, so history stays in provider order.
+func eventTime(provider, received time.Time) time.Time {
+	if provider.IsZero() {
+		return received.UTC().Truncate(time.Microsecond)
+	}
+	provider = provider.UTC()
+	if d := received.Sub(provider); d >= 0 && d < time.Second && provider.Equal(provider.Truncate(time.Second)) {
+		provider = received.UTC()
+	}
+	return provider.Truncate(time.Microsecond)
 }

@@ -1,0 +1,25 @@
+package store
+
+import (
+	"testing"
+	"time"
+)
+
+func TestEventTime(t *testing.T) {
+	base := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name               string
+		provider, received time.Time
+		want               time.Time
+	}{
+		{"no provider time: receive time", time.Time{}, base.Add(123456789), base.Add(123456000)},
+		{"whole second, received within it: receive time", base, base.Add(400 * time.Millisecond), base.Add(400 * time.Millisecond)},
+		{"whole second, received later: provider time", base, base.Add(3 * time.Second), base},
+		{"precise provider time (ms): kept", base.Add(250 * time.Millisecond), base.Add(400 * time.Millisecond), base.Add(250 * time.Millisecond)},
+		{"provider clock ahead: kept", base.Add(time.Second), base.Add(400 * time.Millisecond), base.Add(time.Second)},
+	} {
+		if got := eventTime(tc.provider, tc.received); !got.Equal(tc.want) {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
