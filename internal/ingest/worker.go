@@ -180,7 +180,7 @@ func (in *Ingest) processBatch(ctx context.Context, entries []store.InboundEntry
 			batch := items[start : start+len(chunk)]
 			began := time.Now()
 			stop := func(n int) bool {
-				return n >= batchMin && (in.ackWaiting.Load() || time.Since(began) >= applyBudget)
+				return n >= batchMin && ((in.singleWriter() && in.ackWaiting.Load()) || time.Since(began) >= applyBudget)
 			}
 			n, _, err := in.db.ApplyInboundBatchUntil(ctx, res.Channel, batch, stop)
 			if err == nil {
@@ -213,7 +213,7 @@ func (in *Ingest) processBatch(ctx context.Context, entries []store.InboundEntry
 // rule of a worker transaction this interleaves acknowledgements and
 // processing fairly, acknowledgements first.
 func (in *Ingest) yieldToCommits() {
-	if !in.ackWaiting.Load() {
+	if !in.singleWriter() || !in.ackWaiting.Load() {
 		return
 	}
 	committed := in.appendSignal()
@@ -227,6 +227,11 @@ func (in *Ingest) yieldToCommits() {
 	}
 	t.Stop()
 }
+
+// singleWriter reports whether acknowledgements and processing share one
+// write connection (SQLite), so that processing must make way for group
+// commits. PostgreSQL writes concurrently: there it would only slow both.
+func (in *Ingest) singleWriter() bool { return in.db.Dialect() == "sqlite" }
 
 // processEntry parses and applies one entry; on failure it schedules a retry.
 func (in *Ingest) processEntry(ctx context.Context, e store.InboundEntry) error {
