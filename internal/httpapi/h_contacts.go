@@ -35,28 +35,14 @@ func (in ContactRequest) toPatch() (inbox.ContactPatch, error) {
 		p.AvatarURL = in.AvatarURL
 	}
 	if in.Emails.Set {
-		v.Check(len(in.Emails.Value) <= 20, "emails", "too many")
-		out := []string{}
-		for i, e := range in.Emails.Value {
-			n, ok := NormalizeEmail(e)
-			v.Check(ok, fmt.Sprintf("emails[%d]", i), fmt.Sprintf("%q is not a valid email address", truncate(e, 80)))
-			if ok && !contains(out, n) {
-				out = append(out, n)
-			}
-		}
-		p.Emails = inbox.Some(out)
+		p.Emails = inbox.Some(normalizeList(&v, "emails", in.Emails.Value, NormalizeEmail, func(e string) string {
+			return fmt.Sprintf("%q is not a valid email address", truncate(e, 80))
+		}))
 	}
 	if in.Phones.Set {
-		v.Check(len(in.Phones.Value) <= 20, "phones", "too many")
-		out := []string{}
-		for i, ph := range in.Phones.Value {
-			n, ok := NormalizePhone(ph)
-			v.Check(ok, fmt.Sprintf("phones[%d]", i), fmt.Sprintf("%q is not a valid international phone number (+ and country code)", truncate(ph, 40)))
-			if ok && !contains(out, n) {
-				out = append(out, n)
-			}
-		}
-		p.Phones = inbox.Some(out)
+		p.Phones = inbox.Some(normalizeList(&v, "phones", in.Phones.Value, NormalizePhone, func(ph string) string {
+			return fmt.Sprintf("%q is not a valid international phone number (+ and country code)", truncate(ph, 40))
+		}))
 	}
 	if in.Tags.Set {
 		v.Check(len(in.Tags.Value) <= 50, "tags", "too many")
@@ -264,4 +250,19 @@ func likelySame(a, b inbox.Contact) bool {
 		}
 	}
 	return strings.TrimSpace(a.Name) != "" && strings.EqualFold(strings.TrimSpace(a.Name), strings.TrimSpace(b.Name))
+}
+
+// normalizeList normalizes up to 20 values of field (emails, phones), dropping
+// duplicates and recording a field error for each invalid one.
+func normalizeList(v *inbox.Validator, field string, values []string, norm func(string) (string, bool), bad func(string) string) []string {
+	v.Check(len(values) <= 20, field, "too many")
+	out := []string{}
+	for i, raw := range values {
+		n, ok := norm(raw)
+		v.Check(ok, fmt.Sprintf("%s[%d]", field, i), bad(raw))
+		if ok && !contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }

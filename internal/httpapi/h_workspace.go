@@ -268,11 +268,9 @@ func (s *server) saveTeam(w http.ResponseWriter, r *http.Request, p *auth.Princi
 		if err != nil {
 			return err
 		}
-		i := slices.IndexFunc(ts, func(t inbox.Team) bool { return t.ID == id })
-		if i < 0 {
-			return inbox.Errorf(inbox.NotFound, "team not found")
+		if t, err = findByID(ts, id, func(t inbox.Team) string { return t.ID }, "team"); err != nil {
+			return err
 		}
-		t = ts[i]
 	}
 	var v inbox.Validator
 	if in.Name.Set || id == "" {
@@ -355,11 +353,9 @@ func (s *server) saveLabel(w http.ResponseWriter, r *http.Request, p *auth.Princ
 		if err != nil {
 			return err
 		}
-		i := slices.IndexFunc(ls, func(l inbox.Label) bool { return l.ID == id })
-		if i < 0 {
-			return inbox.Errorf(inbox.NotFound, "label not found")
+		if l, err = findByID(ls, id, func(l inbox.Label) string { return l.ID }, "label"); err != nil {
+			return err
 		}
-		l = ls[i]
 	}
 	var v inbox.Validator
 	if in.Name.Set || id == "" {
@@ -398,4 +394,15 @@ func (s *server) deleteLabel(w http.ResponseWriter, r *http.Request, p *auth.Pri
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// findByID picks the item with id out of a short list the store returns
+// whole (teams, labels); a missing id is NotFound.
+func findByID[T any](items []T, id string, idOf func(T) string, what string) (T, error) {
+	i := slices.IndexFunc(items, func(x T) bool { return idOf(x) == id })
+	if i < 0 {
+		var zero T
+		return zero, inbox.Errorf(inbox.NotFound, "%s not found", what)
+	}
+	return items[i], nil
 }
