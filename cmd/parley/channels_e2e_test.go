@@ -78,7 +78,9 @@ func TestWhatsAppEndToEnd(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv := startServe(ctx, t, envFor(map[string]string{"PARLEY_DATA_DIR": t.TempDir(), "PARLEY_ADDR": "127.0.0.1:0"}))
+	dataDir := t.TempDir()
+	env := envFor(map[string]string{"PARLEY_DATA_DIR": dataDir, "PARLEY_ADDR": "127.0.0.1:0"})
+	srv := startServe(ctx, t, env)
 	api := apiCall{t: t, base: srv.base}
 	var setup struct{ Workspace inbox.Workspace }
 	api.do("POST", "/api/v1/setup", map[string]string{"workspace": "Acme", "name": "Ann", "email": "ann@example.com", "password": "password123"}, 201, &setup)
@@ -192,6 +194,44 @@ func TestWhatsAppEndToEnd(t *testing.T) {
 	body := api.do("POST", ws+"/conversations/"+conv.ID+"/messages", map[string]any{"text": strings.Repeat("x", 4097)}, 400, nil)
 	if !strings.Contains(string(body), "4096") {
 		t.Fatalf("long text refusal: %s", body)
+	}
+
+	// The repair tools on the stopped server's data: re-normalizing the
+	// inbound log finds the webhooks and creates nothing new; the media cache
+	// dry run reports the cached image and removes nothing.
+	cancel()
+	if err := <-srv.done; err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Entries     int  `json:"entries"`
+		NewMessages int  `json:"new_messages"`
+		DryRun      bool `json:"dry_run"`
+	}
+	for _, dry := range []bool{true, false} {
+		args := []string{"repair", "reprocess", "--channel", ch.ID, "--since", "1h"}
+		if dry {
+			args = append(args, "--dry-run")
+		}
+		var out syncBuffer
+		if err := run(context.Background(), args, env, &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(out.String()), &rep); err != nil || rep.Entries < 2 || rep.NewMessages != 0 || rep.DryRun != dry {
+			t.Fatalf("reprocess (dry run %v): %v %s", dry, err, out.String())
+		}
+	}
+	var media struct {
+		Scanned   int   `json:"scanned"`
+		KeptBytes int64 `json:"kept_bytes"`
+		DryRun    bool  `json:"dry_run"`
+	}
+	var out syncBuffer
+	if err := run(context.Background(), []string{"repair", "media-cache", "--dry-run"}, env, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(out.String()), &media); err != nil || !media.DryRun || media.Scanned != 1 || media.KeptBytes == 0 {
+		t.Fatalf("media-cache: %v %s", err, out.String())
 	}
 }
 

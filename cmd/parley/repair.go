@@ -9,11 +9,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/parleyhq/parley/internal/channel"
 	"github.com/parleyhq/parley/internal/config"
-	"github.com/parleyhq/parley/internal/metrics"
-	"github.com/parleyhq/parley/internal/secret"
-	"github.com/parleyhq/parley/internal/store"
 )
 
 // repairCmd runs the dry-run-first maintenance tools:
@@ -85,22 +81,4 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("--since %q: want an RFC 3339 time or a duration like 72h", s)
 	}
 	return now.Add(-d), nil
-}
-
-// openApp opens the store and the pieces the pipeline needs, without serving.
-func openApp(ctx context.Context, cfg config.Config, stderr io.Writer) (*app, error) {
-	log := newLogger(cfg, stderr)
-	key, err := cfg.Key()
-	if err != nil {
-		return nil, err
-	}
-	box, err := secret.New(key)
-	if err != nil {
-		return nil, err
-	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
-	}
-	return &app{cfg: cfg, key: key, log: log, store: st, secrets: box, metrics: metrics.New(), channels: channel.NewRegistry(adapters()...)}, nil
 }

@@ -96,23 +96,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, stderr)
-	key, err := cfg.Key()
+	a, err := openApp(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
-	box, err := secret.New(key)
-	if err != nil {
-		return err
-	}
-	a := &app{cfg: cfg, key: key, log: log, secrets: box, metrics: metrics.New(), channels: channel.NewRegistry(adapters()...)}
-	if err := mkDataDir(cfg); err != nil {
-		return err
-	}
-	a.store, err = store.Open(ctx, cfg.DatabaseURL, store.Options{Logger: log, OnCommit: a.publish})
-	if err != nil {
-		return fmt.Errorf("open database: %w", err)
-	}
+	log := a.log
 	a.closers = append(a.closers, a.store.Close)
 	defer func() {
 		for i := len(a.closers) - 1; i >= 0; i-- {
@@ -133,7 +121,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		a.cfg.PublicURL = "http://" + ln.Addr().String()
 	}
 	a.deps = httpapi.Deps{
-		Store: a.store, Logger: log, Metrics: a.metrics, Secrets: box, Channels: a.channels,
+		Store: a.store, Logger: log, Metrics: a.metrics, Secrets: a.secrets, Channels: a.channels,
 		PublicURL: a.cfg.PublicURL, SecureCookies: cfg.SecureCookies(), MaxBodyBytes: cfg.MaxBodyBytes,
 		Ready: map[string]func(context.Context) error{},
 	}
@@ -259,6 +247,28 @@ func migrateCmd(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	_, err = fmt.Fprintf(stdout, "applied %d migration(s)\n", n)
 	return err
+}
+
+// openApp opens the secret key, the store and the pieces every command that
+// runs the pipeline needs (serve, repair). Committed changes go to a.publish.
+func openApp(ctx context.Context, cfg config.Config, stderr io.Writer) (*app, error) {
+	log := newLogger(cfg, stderr)
+	key, err := cfg.Key()
+	if err != nil {
+		return nil, err
+	}
+	box, err := secret.New(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := mkDataDir(cfg); err != nil {
+		return nil, err
+	}
+	a := &app{cfg: cfg, key: key, log: log, secrets: box, metrics: metrics.New(), channels: channel.NewRegistry(adapters()...)}
+	if a.store, err = store.Open(ctx, cfg.DatabaseURL, store.Options{Logger: log, OnCommit: a.publish}); err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	return a, nil
 }
 
 func mkDataDir(cfg config.Config) error {
