@@ -9,78 +9,19 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"strings"
 	"time"
 
+	"github.com/parleyhq/parley/internal/apiclient"
 	"github.com/parleyhq/parley/internal/inbox"
 	"github.com/parleyhq/parley/internal/providersim/metasim"
 )
 
-// api is a small client of the Parley API.
-type api struct {
-	base  string
-	token string // bearer token, or
-	csrf  string // the login's CSRF token (cookie session in hc's jar)
-	hc    *http.Client
-}
+// api is a client of the Parley API.
+type api = apiclient.Client
 
 func newAPI(base string) *api {
-	jar, _ := cookiejar.New(nil)
-	return &api{base: strings.TrimRight(base, "/"), hc: &http.Client{Jar: jar, Timeout: 60 * time.Second}}
-}
-
-// apiError is a non-expected answer.
-type apiError struct {
-	Method, Path string
-	Status       int
-	Body         string
-}
-
-func (e *apiError) Error() string {
-	return fmt.Sprintf("%s %s: %d %s", e.Method, e.Path, e.Status, strings.TrimSpace(e.Body))
-}
-
-func (a *api) do(ctx context.Context, method, path string, in, out any, want int) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, a.base+path, body)
-	if err != nil {
-		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if a.token != "" {
-		req.Header.Set("Authorization", "Bearer "+a.token)
-	} else if a.csrf != "" {
-		req.Header.Set("X-CSRF-Token", a.csrf)
-	}
-	resp, err := a.hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != want {
-		if len(b) > 500 {
-			b = b[:500]
-		}
-		return &apiError{method, path, resp.StatusCode, string(b)}
-	}
-	if out != nil {
-		return json.Unmarshal(b, out)
-	}
-	return nil
+	return apiclient.New(base, &http.Client{Timeout: 60 * time.Second})
 }
 
 // workspace is what a benchmark runs in.
@@ -109,7 +50,7 @@ func prepare(ctx context.Context, base, token, wsID string) (*workspace, error) 
 		var setup struct {
 			Workspace inbox.Workspace `json:"workspace"`
 		}
-		if err := newAPI(base).do(ctx, "POST", "/api/v1/setup", map[string]string{"workspace": "Bench", "name": "Bench Owner",
+		if err := newAPI(base).Do(ctx, "POST", "/api/v1/setup", map[string]string{"workspace": "Bench", "name": "Bench Owner",
 			"email": "bench-owner@example.com", "password": pw}, &setup, http.StatusCreated); err != nil {
 			return nil, fmt.Errorf("set-up (the server must be fresh, or pass --target and --token): %w", err)
 		}
@@ -122,12 +63,12 @@ func prepare(ctx context.Context, base, token, wsID string) (*workspace, error) 
 	}
 	w.token = token
 	w.owner = newAPI(base)
-	w.owner.token = token
+	w.owner.Token = token
 	if wsID == "" {
 		var me struct {
 			Workspaces []inbox.WorkspaceRef `json:"workspaces"`
 		}
-		if err := w.owner.do(ctx, "GET", "/api/v1/me", nil, &me, http.StatusOK); err != nil {
+		if err := w.owner.Do(ctx, "GET", "/api/v1/me", nil, &me, http.StatusOK); err != nil {
 			return nil, err
 		}
 		if len(me.Workspaces) == 0 {
@@ -138,7 +79,7 @@ func prepare(ctx context.Context, base, token, wsID string) (*workspace, error) 
 	w.id = wsID
 	w.phoneID = fmt.Sprintf("1%014d", time.Now().UnixNano()%1e14)
 	var ch inbox.Channel
-	if err := w.owner.do(ctx, "POST", w.ws("/channels"), map[string]any{"kind": "whatsapp", "name": "Bench " + w.phoneID,
+	if err := w.owner.Do(ctx, "POST", w.ws("/channels"), map[string]any{"kind": "whatsapp", "name": "Bench " + w.phoneID,
 		"config":  map[string]any{"phone_number_id": w.phoneID, "waba_id": "bench-waba"},
 		"secrets": map[string]string{"access_token": "bench-" + randHex(8), "app_secret": w.appSecret, "verify_token": randHex(8)},
 	}, &ch, http.StatusCreated); err != nil {
@@ -154,14 +95,14 @@ func loginToken(ctx context.Context, base, email, password, wsID string) (string
 	var me struct {
 		CSRFToken string `json:"csrf_token"`
 	}
-	if err := c.do(ctx, "POST", "/api/v1/auth/login", map[string]string{"email": email, "password": password}, &me, http.StatusOK); err != nil {
+	if err := c.Do(ctx, "POST", "/api/v1/auth/login", map[string]string{"email": email, "password": password}, &me, http.StatusOK); err != nil {
 		return "", err
 	}
-	c.csrf = me.CSRFToken
+	c.CSRF = me.CSRFToken
 	var tok struct {
 		Token string `json:"token"`
 	}
-	if err := c.do(ctx, "POST", "/api/v1/workspaces/"+wsID+"/tokens", map[string]string{"name": "bench"}, &tok, http.StatusCreated); err != nil {
+	if err := c.Do(ctx, "POST", "/api/v1/workspaces/"+wsID+"/tokens", map[string]string{"name": "bench"}, &tok, http.StatusCreated); err != nil {
 		return "", err
 	}
 	return tok.Token, nil
@@ -181,9 +122,9 @@ func (w *workspace) agentTokens(ctx context.Context, n int) ([]string, error) {
 	for i := range n {
 		email := fmt.Sprintf("bench-agent-%s-%d@example.com", randHex(3), i)
 		pw := randHex(12)
-		err := w.owner.do(ctx, "POST", w.ws("/members"), map[string]string{"email": email, "name": fmt.Sprintf("Agent %d", i),
+		err := w.owner.Do(ctx, "POST", w.ws("/members"), map[string]string{"email": email, "name": fmt.Sprintf("Agent %d", i),
 			"password": pw, "role": "agent"}, nil, http.StatusCreated)
-		if ae, ok := err.(*apiError); ok && ae.Status == http.StatusForbidden && i == 0 {
+		if ae, ok := err.(*apiclient.Error); ok && ae.Status == http.StatusForbidden && i == 0 {
 			return []string{w.token}, nil
 		}
 		if err != nil {
@@ -203,7 +144,7 @@ func (w *workspace) cursor(ctx context.Context) (string, error) {
 	var snap struct {
 		Cursor string `json:"cursor"`
 	}
-	if err := w.owner.do(ctx, "GET", w.ws("/sync/snapshot"), nil, &snap, http.StatusOK); err != nil {
+	if err := w.owner.Do(ctx, "GET", w.ws("/sync/snapshot"), nil, &snap, http.StatusOK); err != nil {
 		return "", err
 	}
 	return snap.Cursor, nil

@@ -120,7 +120,7 @@ func runIngest(ctx context.Context, o ingestOptions, stdout, stderr io.Writer) e
 			break
 		}
 		var batch inbox.ChangeBatch
-		if err := w.owner.do(ctx, "GET", w.ws("/sync?limit=1000&since="+cursor), nil, &batch, http.StatusOK); err != nil {
+		if err := w.owner.Do(ctx, "GET", w.ws("/sync?limit=1000&since="+cursor), nil, &batch, http.StatusOK); err != nil {
 			return fmt.Errorf("poll the change log: %w", err)
 		}
 		for _, c := range batch.Changes {

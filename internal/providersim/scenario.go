@@ -1,10 +1,8 @@
 package providersim
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,13 +10,14 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/parleyhq/parley/internal/apiclient"
 )
 
 // AllChannels are the channel selectors Run understands. "wappi" selects
@@ -101,59 +100,8 @@ func (s Summary) Print(w io.Writer) {
 	fmt.Fprintf(w, "actions: %s\n", strings.Join(parts, " "))
 }
 
-// api is a minimal Parley API client.
-type api struct {
-	base   string
-	token  string
-	csrf   string
-	client *http.Client
-}
-
-type apiError struct {
-	Status int
-	Body   string
-}
-
-func (e *apiError) Error() string {
-	return fmt.Sprintf("parley answered HTTP %d: %s", e.Status, e.Body)
-}
-
-func (a *api) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, a.base+path, body)
-	if err != nil {
-		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	if a.token != "" {
-		req.Header.Set("Authorization", "Bearer "+a.token)
-	} else if a.csrf != "" {
-		req.Header.Set("X-CSRF-Token", a.csrf)
-	}
-	resp, err := a.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if resp.StatusCode/100 != 2 {
-		return &apiError{Status: resp.StatusCode, Body: strings.TrimSpace(string(data[:min(len(data), 500)]))}
-	}
-	if out != nil && len(data) > 0 {
-		return json.Unmarshal(data, out)
-	}
-	return nil
-}
+// api is a client of the Parley API.
+type api = apiclient.Client
 
 type wsRef struct {
 	ID   string `json:"id"`
@@ -162,27 +110,25 @@ type wsRef struct {
 
 // connect authenticates and resolves the workspace id.
 func connect(ctx context.Context, o Options) (*api, string, error) {
-	jar, _ := cookiejar.New(nil)
 	hc := o.HTTPClient
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
-	c := *hc
-	c.Jar = jar
-	a := &api{base: strings.TrimRight(o.Target, "/"), token: o.Token, client: &c}
+	a := apiclient.New(o.Target, hc)
+	a.Token = o.Token
 	var me struct {
 		Workspaces []wsRef `json:"workspaces"`
 		CSRFToken  string  `json:"csrf_token"`
 	}
-	if a.token == "" {
+	if a.Token == "" {
 		if o.Email == "" || o.Password == "" {
 			return nil, "", errors.New("providersim: give --token, or --email and --password")
 		}
-		if err := a.do(ctx, http.MethodPost, "/api/v1/auth/login", map[string]string{"email": o.Email, "password": o.Password}, &me); err != nil {
+		if err := a.Do(ctx, http.MethodPost, "/api/v1/auth/login", map[string]string{"email": o.Email, "password": o.Password}, &me); err != nil {
 			return nil, "", fmt.Errorf("providersim: login: %w", err)
 		}
-		a.csrf = me.CSRFToken
-	} else if err := a.do(ctx, http.MethodGet, "/api/v1/me", nil, &me); err != nil {
+		a.CSRF = me.CSRFToken
+	} else if err := a.Do(ctx, http.MethodGet, "/api/v1/me", nil, &me); err != nil {
 		me.Workspaces = nil // a token may not be allowed on /me: treat --workspace as an id
 	}
 	ws := o.Workspace
@@ -198,16 +144,16 @@ func connect(ctx context.Context, o Options) (*api, string, error) {
 		}
 		ws = me.Workspaces[0].ID
 	}
-	if a.token == "" {
+	if a.Token == "" {
 		var tok struct {
 			Token string `json:"token"`
 		}
-		if err := a.do(ctx, http.MethodPost, "/api/v1/workspaces/"+url.PathEscape(ws)+"/tokens",
+		if err := a.Do(ctx, http.MethodPost, "/api/v1/workspaces/"+url.PathEscape(ws)+"/tokens",
 			map[string]string{"name": "providersim " + time.Now().UTC().Format(time.RFC3339)}, &tok); err != nil {
 			return nil, "", fmt.Errorf("providersim: create API token: %w", err)
 		}
 		if tok.Token != "" {
-			a.token = tok.Token
+			a.Token = tok.Token
 		}
 	}
 	return a, ws, nil
@@ -412,7 +358,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 				Provider string `json:"provider"`
 			} `json:"items"`
 		}
-		_ = a.do(ctx, http.MethodGet, wsPath+"/provider-accounts", nil, &existing)
+		_ = a.Do(ctx, http.MethodGet, wsPath+"/provider-accounts", nil, &existing)
 		for _, x := range existing.Items {
 			if x.Name == name && x.Provider == "wappi" {
 				acct.ID = x.ID
@@ -422,9 +368,9 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		if acct.ID != "" { // same seed, same account: point it at this simulator
 			existingAccount = true
 			delete(body, "provider")
-			err = a.do(ctx, http.MethodPatch, wsPath+"/provider-accounts/"+url.PathEscape(acct.ID), body, nil)
+			err = a.Do(ctx, http.MethodPatch, wsPath+"/provider-accounts/"+url.PathEscape(acct.ID), body, nil)
 		} else {
-			err = a.do(ctx, http.MethodPost, wsPath+"/provider-accounts", body, &acct)
+			err = a.Do(ctx, http.MethodPost, wsPath+"/provider-accounts", body, &acct)
 		}
 		if err != nil {
 			srv.Close()
@@ -437,7 +383,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	var existing struct {
 		Items []createdChannel `json:"items"`
 	}
-	_ = a.do(ctx, http.MethodGet, wsPath+"/channels", nil, &existing)
+	_ = a.Do(ctx, http.MethodGet, wsPath+"/channels", nil, &existing)
 	var pendingQR []RegisteredChannel
 	for _, p := range ps {
 		body := map[string]any{"kind": p.kind, "name": p.name, "config": p.config, "secrets": p.secrets}
@@ -453,11 +399,11 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		}
 		var err error
 		if cc.ID != "" && (p.kind != KindWappi || existingAccount) {
-			err = a.do(ctx, http.MethodPatch, wsPath+"/channels/"+url.PathEscape(cc.ID),
+			err = a.Do(ctx, http.MethodPatch, wsPath+"/channels/"+url.PathEscape(cc.ID),
 				map[string]any{"config": p.config, "secrets": p.secrets}, &cc)
 		} else {
 			cc = createdChannel{}
-			err = a.do(ctx, http.MethodPost, wsPath+"/channels", body, &cc)
+			err = a.Do(ctx, http.MethodPost, wsPath+"/channels", body, &cc)
 		}
 		if err != nil {
 			srv.Close()
@@ -484,7 +430,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		fmt.Fprintf(out, "providersim: channel %-15s %s  webhook %s\n", p.selector, cc.ID, cc.WebhookURL)
 		switch p.kind {
 		case KindWhatsApp, KindMessenger, KindInstagram:
-			sum.Handshake[cc.ID] = metaHandshake(ctx, a.client, cc.WebhookURL, p.secrets["verify_token"])
+			sum.Handshake[cc.ID] = metaHandshake(ctx, a.HTTP, cc.WebhookURL, p.secrets["verify_token"])
 		case KindWappi:
 			if p.pending {
 				pendingQR = append(pendingQR, reg)
@@ -495,7 +441,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	// QR authorization: Parley shows the QR, the phone scans it, the profile logs in.
 	for _, reg := range pendingQR {
 		var auth map[string]any
-		if err := a.do(ctx, http.MethodGet, wsPath+"/channels/"+url.PathEscape(reg.ID)+"/authorization", nil, &auth); err != nil {
+		if err := a.Do(ctx, http.MethodGet, wsPath+"/channels/"+url.PathEscape(reg.ID)+"/authorization", nil, &auth); err != nil {
 			o.Logger.Warn("providersim: authorization endpoint", "channel", reg.ID, "err", err)
 		}
 		w := srv.Wappi(reg.Secrets["api_token"])
@@ -660,7 +606,7 @@ func agentReply(ctx context.Context, a *api, wsPath string, ours map[string]Chan
 			ChannelID string `json:"channel_id"`
 		} `json:"items"`
 	}
-	if err := a.do(ctx, http.MethodGet, wsPath+"/conversations?view=all&limit=25", nil, &list); err != nil {
+	if err := a.Do(ctx, http.MethodGet, wsPath+"/conversations?view=all&limit=25", nil, &list); err != nil {
 		return err
 	}
 	var ids []string
@@ -673,6 +619,6 @@ func agentReply(ctx context.Context, a *api, wsPath string, ours map[string]Chan
 		return errors.New("no conversation of a simulated channel yet")
 	}
 	id := ids[n%len(ids)]
-	return a.do(ctx, http.MethodPost, wsPath+"/conversations/"+url.PathEscape(id)+"/messages",
+	return a.Do(ctx, http.MethodPost, wsPath+"/conversations/"+url.PathEscape(id)+"/messages",
 		map[string]any{"text": agentTexts[n%len(agentTexts)]}, nil)
 }
