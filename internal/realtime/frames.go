@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
-	"time"
 
 	"github.com/parleyhq/parley/internal/inbox"
 )
@@ -30,14 +29,10 @@ const (
 	StatusOffline = "offline"
 )
 
+// changeFrame is a change as API.md frames it: {"type":"change",...change}.
 type changeFrame struct {
-	Type   string          `json:"type"`
-	Seq    int64           `json:"seq"`
-	Entity string          `json:"entity"`
-	Op     string          `json:"op"`
-	ID     string          `json:"id"`
-	Data   json.RawMessage `json:"data"`
-	At     time.Time       `json:"at"`
+	Type string `json:"type"`
+	inbox.Change
 }
 
 type typingFrame struct {
@@ -135,7 +130,7 @@ func newOutChange(c inbox.Change) *outChange {
 			oc.userID = rs.UserID
 		}
 	}
-	f := changeFrame{Type: FrameChange, Seq: c.Seq, Entity: c.Entity, Op: c.Op, ID: c.ID, Data: c.Data, At: c.At}
+	f := changeFrame{Type: FrameChange, Change: c}
 	b, err := json.Marshal(f)
 	if err != nil { // invalid data JSON: deliver the change without data rather than break the sequence
 		f.Data = nil
