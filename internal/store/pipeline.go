@@ -1252,16 +1252,24 @@ func (db *DB) PruneInbound(ctx context.Context, olderThan time.Time) (int, error
 
 // eventTime is when an event happened, for ordering a thread. Providers give
 // whole seconds (WhatsApp, Telegram, Wappi) while our own sends carry
-// microseconds, so a message received within the same second as its
-// provider time takes the precise receive time; an older provider time
-// (a retried or delayed webhook) is kept, so history stays in provider order.
+// microseconds, so within a whole provider second the receive time places the
+// event (capped to that second): receive order inside the second, provider
+// order across seconds, even for a webhook delivered late.
 func eventTime(provider, received time.Time) time.Time {
+	received = received.UTC().Truncate(time.Microsecond)
 	if provider.IsZero() {
-		return received.UTC().Truncate(time.Microsecond)
+		return received
 	}
-	provider = provider.UTC()
-	if d := received.Sub(provider); d >= 0 && d < time.Second && provider.Equal(provider.Truncate(time.Second)) {
-		provider = received.UTC()
+	provider = provider.UTC().Truncate(time.Microsecond)
+	if !provider.Equal(provider.Truncate(time.Second)) {
+		return provider // the provider's own precision
 	}
-	return provider.Truncate(time.Microsecond)
+	switch end := provider.Add(time.Second - time.Microsecond); {
+	case received.Before(provider):
+		return provider
+	case received.After(end):
+		return end
+	default:
+		return received
+	}
 }
