@@ -1252,24 +1252,21 @@ func (db *DB) PruneInbound(ctx context.Context, olderThan time.Time) (int, error
 
 // eventTime is when an event happened, for ordering a thread. Providers give
 // whole seconds (WhatsApp, Telegram, Wappi) while our own sends carry
-// microseconds, so within a whole provider second the receive time places the
-// event (capped to that second): receive order inside the second, provider
-// order across seconds, even for a webhook delivered late.
+// microseconds, so an event delivered promptly (within 2 s of its whole
+// provider second) is placed by its receive time, capped to that second:
+// receive order inside the second, provider order across seconds. A late
+// delivery keeps the provider's time as given.
 func eventTime(provider, received time.Time) time.Time {
 	received = received.UTC().Truncate(time.Microsecond)
 	if provider.IsZero() {
 		return received
 	}
 	provider = provider.UTC().Truncate(time.Microsecond)
-	if !provider.Equal(provider.Truncate(time.Second)) {
-		return provider // the provider's own precision
-	}
-	switch end := provider.Add(time.Second - time.Microsecond); {
-	case received.Before(provider):
+	if !provider.Equal(provider.Truncate(time.Second)) || received.Before(provider) || !received.Before(provider.Add(2*time.Second)) {
 		return provider
-	case received.After(end):
-		return end
-	default:
-		return received
 	}
+	if end := provider.Add(time.Second - time.Microsecond); received.After(end) {
+		return end
+	}
+	return received
 }
