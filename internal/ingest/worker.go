@@ -146,6 +146,10 @@ const (
 	pendingPage = 256                   // entries read per round
 	linger      = 20 * time.Millisecond // a caught-up processor waits this long for more
 	yieldMax    = 5 * time.Millisecond  // longest wait for a group commit before a worker transaction
+	// ackHold is how long a worker transaction may keep a waiting group
+	// commit waiting: long enough to amortise its commit over many
+	// entries, short against the acknowledgement latency budget.
+	ackHold = 2 * time.Millisecond
 )
 
 // processBatch applies entries (due, in id order) in batches of one
@@ -180,7 +184,8 @@ func (in *Ingest) processBatch(ctx context.Context, entries []store.InboundEntry
 			batch := items[start : start+len(chunk)]
 			began := time.Now()
 			stop := func(n int) bool {
-				return n >= batchMin && ((in.singleWriter() && in.ackWaiting.Load()) || time.Since(began) >= applyBudget)
+				took := time.Since(began)
+				return n >= batchMin && ((in.singleWriter() && in.ackWaiting.Load() && took >= ackHold) || took >= applyBudget)
 			}
 			n, _, err := in.db.ApplyInboundBatchUntil(ctx, res.Channel, batch, stop)
 			if err == nil {

@@ -332,6 +332,12 @@ func (db *DB) DeleteChannel(ctx context.Context, wsID, id string) error {
 		if _, err := t.exec(`DELETE FROM channels WHERE id = ?`, id); err != nil {
 			return err
 		}
+		// Nothing can apply the channel's unprocessed webhooks any more; they
+		// are kept (failed) with the rest of the log until pruned.
+		if _, err := t.exec(`UPDATE inbound_log SET state = ?, error = ? WHERE channel_id = ? AND state = ?`,
+			InboundFailed, "the channel was deleted", id, InboundPending); err != nil {
+			return err
+		}
 		for _, c := range convs {
 			if err := t.emit(wsID, inbox.EntityConversation, inbox.OpDelete, c, nil); err != nil {
 				return err

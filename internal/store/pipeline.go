@@ -113,10 +113,13 @@ func (db *DB) ClaimInboundChannels(ctx context.Context, owner string, lease time
 	var cands []string
 	err := db.read(ctx, func(t *tx) error {
 		now := ts(t.now)
-		rows, err := t.query(`SELECT DISTINCT l.channel_id FROM inbound_log l
-			LEFT JOIN inbound_leases k ON k.channel_id = l.channel_id
-			WHERE l.state = ? AND l.next_attempt_at <= ? AND (k.channel_id IS NULL OR k.locked_until < ?)
-			LIMIT ?`, InboundPending, now, now, limit)
+		// Channel by channel (few) with an indexed probe for a due entry,
+		// not entry by entry: a backlog of a leased channel costs nothing.
+		rows, err := t.query(`SELECT c.id FROM channels c
+			LEFT JOIN inbound_leases k ON k.channel_id = c.id
+			WHERE (k.channel_id IS NULL OR k.locked_until < ?)
+				AND EXISTS (SELECT 1 FROM inbound_log l WHERE l.channel_id = c.id AND l.state = ? AND l.next_attempt_at <= ?)
+			LIMIT ?`, now, InboundPending, now, limit)
 		if err != nil {
 			return err
 		}
@@ -359,6 +362,12 @@ func (db *DB) ApplyInboundBatchUntil(ctx context.Context, ch inbox.Channel, item
 		// One applier for the batch: an entity touched by several entries
 		// gets one change row.
 		a := plNewApplier(t, ch)
+		if err := a.lock(); err != nil {
+			return err
+		}
+		if err := a.prefetchPending(items); err != nil {
+			return err
+		}
 		for _, it := range items {
 			if err := a.entry(it.Entry, it.Events); err != nil {
 				return err
@@ -405,8 +414,22 @@ type plApplier struct {
 	seen          map[string]bool
 	// parties resolved by contactFor in this transaction: resolving the
 	// same party again finds the same contact and changes nothing.
-	parties map[channel.Party]string
+	parties map[channel.Party]plContact
+	// conversations found or created in this transaction, by chat key.
+	convs map[string]plConv
+	// pending tells, for the external ids looked up in advance, whether
+	// events wait for them in pending_events (ids not in it are queried).
+	pending map[string]bool
+	// done lists the applied inbound entries, marked done at the end.
+	done   []string
+	locked bool // PostgreSQL: the channel's advisory lock is held
 }
+
+// plContact is a resolved contact and its name.
+type plContact struct{ id, name string }
+
+// plConv is a conversation found by conversationFor and its status.
+type plConv struct{ id, status string }
 
 func plApplyInbound(t *tx, entry InboundEntry, ch inbox.Channel, events []channel.Event) (ApplyResult, error) {
 	a := plNewApplier(t, ch)
@@ -420,18 +443,79 @@ func plApplyInbound(t *tx, entry InboundEntry, ch inbox.Channel, events []channe
 }
 
 func plNewApplier(t *tx, ch inbox.Channel) *plApplier {
-	return &plApplier{t: t, ch: ch, ws: ch.WorkspaceID, seen: map[string]bool{}, parties: map[channel.Party]string{}}
+	return &plApplier{t: t, ch: ch, ws: ch.WorkspaceID, seen: map[string]bool{},
+		parties: map[channel.Party]plContact{}, convs: map[string]plConv{}, pending: map[string]bool{}}
+}
+
+// plInChunk bounds the ids of one IN (…) list; shorter lists are padded to a
+// power of two so that few statement texts exist (each is cached prepared).
+const plInChunk = 256
+
+// plInList returns the placeholders and arguments of an IN list of ids,
+// padded to a power of two by repeating the last id.
+func plInList(ids []string) (string, []any) {
+	n := 1
+	for n < len(ids) {
+		n *= 2
+	}
+	args := make([]any, n)
+	for i := range args {
+		args[i] = ids[min(i, len(ids)-1)]
+	}
+	return placeholders(n), args
+}
+
+// prefetchPending finds in one query which of the batch's external ids have
+// events waiting for them, so that creating a message needs no lookup.
+func (a *plApplier) prefetchPending(items []InboundBatchItem) error {
+	var ids []string
+	for _, it := range items {
+		for _, ev := range it.Events {
+			if ev.ExternalID != "" {
+				if _, ok := a.pending[ev.ExternalID]; !ok {
+					a.pending[ev.ExternalID] = false
+					ids = append(ids, ev.ExternalID)
+				}
+			}
+		}
+	}
+	for start := 0; start < len(ids); start += plInChunk {
+		ph, args := plInList(ids[start:min(start+plInChunk, len(ids))])
+		rows, err := a.t.query(`SELECT DISTINCT target_external_id FROM pending_events WHERE channel_id = ? AND target_external_id IN (`+ph+`)`,
+			append([]any{a.ch.ID}, args...)...)
+		if err != nil {
+			return err
+		}
+		found, err := collectStrings(rows)
+		if err != nil {
+			return err
+		}
+		for _, ext := range found {
+			a.pending[ext] = true
+		}
+	}
+	return nil
+}
+
+// lock takes PostgreSQL's per-channel advisory lock once per transaction:
+// one applier per channel at a time, whatever the leases say (SQLite has a
+// single writer already).
+func (a *plApplier) lock() error {
+	if a.locked || a.t.d.name != "postgres" {
+		return nil
+	}
+	if _, err := a.t.exec(`SELECT pg_advisory_xact_lock(hashtext(?))`, "parley-inbound:"+a.ch.ID); err != nil {
+		return err
+	}
+	a.locked = true
+	return nil
 }
 
 // entry applies one inbound entry's events (change rows are emitted by the caller).
 func (a *plApplier) entry(entry InboundEntry, events []channel.Event) error {
 	t, ch := a.t, a.ch
-	if t.d.name == "postgres" {
-		// One applier per channel at a time, whatever the leases say (SQLite
-		// has a single writer already).
-		if _, err := t.exec(`SELECT pg_advisory_xact_lock(hashtext(?))`, "parley-inbound:"+ch.ID); err != nil {
-			return err
-		}
+	if err := a.lock(); err != nil {
+		return err
 	}
 	for i := range events {
 		ev := events[i]
@@ -441,9 +525,10 @@ func (a *plApplier) entry(entry InboundEntry, events []channel.Event) error {
 		}
 		a.res.Events++
 	}
-	if entry.ID != "" {
-		// A payload once kept as an unreadable placeholder and now parsed
-		// (after a parser fix) retires the placeholder.
+	// A payload once kept as an unreadable placeholder and now parsed (after
+	// a parser fix) retires the placeholder. An entry on its first attempt
+	// was never applied, so it has none.
+	if entry.ID != "" && (entry.State != InboundPending || entry.Attempts > 0) {
 		ph := UnparsedExternalID(entry.ID)
 		kept := false
 		for _, ev := range events {
@@ -463,10 +548,23 @@ func (a *plApplier) entry(entry InboundEntry, events []channel.Event) error {
 				a.touch(inbox.EntityMessage, id)
 			}
 		}
-		if _, err := t.exec(`UPDATE inbound_log SET state = ?, processed_at = ?, error = '' WHERE id = ?`, InboundDone, ts(t.now), entry.ID); err != nil {
+	}
+	if entry.ID != "" {
+		a.done = append(a.done, entry.ID)
+	}
+	return nil
+}
+
+// markDone marks the applied entries done, a chunk of ids per statement.
+func (a *plApplier) markDone() error {
+	for start := 0; start < len(a.done); start += plInChunk {
+		ph, args := plInList(a.done[start:min(start+plInChunk, len(a.done))])
+		if _, err := a.t.exec(`UPDATE inbound_log SET state = ?, processed_at = ?, error = '' WHERE id IN (`+ph+`)`,
+			append([]any{InboundDone, ts(a.t.now)}, args...)...); err != nil {
 			return err
 		}
 	}
+	a.done = a.done[:0]
 	return nil
 }
 
@@ -514,12 +612,12 @@ func (a *plApplier) messageByExternal(ext string) (id, direction, status string,
 	if ext == "" {
 		return "", "", "", 0, "", sql.ErrNoRows
 	}
-	err = a.t.queryRow(`SELECT id, direction, status, created_at, conversation_id FROM messages WHERE workspace_id = ? AND channel_id = ? AND external_id = ? AND external_id <> ''`,
-		a.ws, a.ch.ID, ext).Scan(&id, &direction, &status, &createdAt, &convID)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = a.t.queryRow(`SELECT m.id, m.direction, m.status, m.created_at, m.conversation_id FROM message_external_ids x JOIN messages m ON m.id = x.message_id
-			WHERE x.workspace_id = ? AND x.channel_id = ? AND x.external_id = ?`, a.ws, a.ch.ID, ext).Scan(&id, &direction, &status, &createdAt, &convID)
-	}
+	// The message's own id first, then the other ids it is known by (one
+	// round trip either way).
+	err = a.t.queryRow(`SELECT * FROM (SELECT id, direction, status, created_at, conversation_id, 0 AS o FROM messages WHERE workspace_id = ? AND channel_id = ? AND external_id = ? AND external_id <> ''
+		UNION ALL SELECT m.id, m.direction, m.status, m.created_at, m.conversation_id, 1 AS o FROM message_external_ids x JOIN messages m ON m.id = x.message_id
+			WHERE x.workspace_id = ? AND x.channel_id = ? AND x.external_id = ?) found ORDER BY o LIMIT 1`,
+		a.ws, a.ch.ID, ext, a.ws, a.ch.ID, ext).Scan(&id, &direction, &status, &createdAt, &convID, new(int))
 	return id, direction, status, createdAt, convID, err
 }
 
@@ -580,18 +678,18 @@ func (a *plApplier) message(ev channel.Event) error {
 		if who.Identifier == "" {
 			who.Identifier = ev.ChatID
 		}
-		cid, err := a.contactFor(who)
+		c, err := a.contact(who)
 		if err != nil {
 			return err
 		}
-		senderID = cid
+		senderID = c.id
 		if ev.IsGroup {
-			if err := a.participant(convID, cid, ""); err != nil {
+			if err := a.participant(convID, c.id, ""); err != nil {
 				return err
 			}
 		}
 		if senderName == "" {
-			_ = t.queryRow(`SELECT name FROM contacts WHERE id = ?`, cid).Scan(&senderName)
+			senderName = c.name
 		}
 	}
 	var replyTo any
@@ -719,17 +817,23 @@ func plNormPhone(s string) string {
 // (within this workspace only) by normalized phone or email, else a new
 // contact. Names and avatars only fill empty fields.
 func (a *plApplier) contactFor(p channel.Party) (string, error) {
-	if cid, ok := a.parties[p]; ok {
-		return cid, nil
-	}
-	cid, err := a.resolveContact(p)
-	if err == nil {
-		a.parties[p] = cid
-	}
-	return cid, err
+	c, err := a.contact(p)
+	return c.id, err
 }
 
-func (a *plApplier) resolveContact(p channel.Party) (string, error) {
+// contact is contactFor with the contact's name.
+func (a *plApplier) contact(p channel.Party) (plContact, error) {
+	if c, ok := a.parties[p]; ok {
+		return c, nil
+	}
+	c, err := a.resolveContact(p)
+	if err == nil {
+		a.parties[p] = c
+	}
+	return c, err
+}
+
+func (a *plApplier) resolveContact(p channel.Party) (plContact, error) {
 	t := a.t
 	ident := p.Identifier
 	phone := plNormPhone(p.Phone)
@@ -741,81 +845,101 @@ func (a *plApplier) resolveContact(p channel.Party) (string, error) {
 		}
 	}
 	if ident == "" {
-		return "", inbox.Errorf(inbox.Invalid, "event has no sender identifier")
+		return plContact{}, inbox.Errorf(inbox.Invalid, "event has no sender identifier")
 	}
-	var cid string
-	err := t.queryRow(`SELECT contact_id FROM contact_identities WHERE workspace_id = ? AND channel_id = ? AND identifier = ?`, a.ws, a.ch.ID, ident).Scan(&cid)
+	// A known identity (the usual case) in one round trip: the contact, its
+	// name and avatar, and whether it has this phone and email already.
+	var cid, name, avatar string
+	var hasPhone, hasEmail bool
+	err := t.queryRow(`SELECT i.contact_id, c.name, c.avatar_url,
+			EXISTS (SELECT 1 FROM contact_phones p WHERE p.contact_id = i.contact_id AND p.phone = ?),
+			EXISTS (SELECT 1 FROM contact_emails e WHERE e.contact_id = i.contact_id AND e.email = ?)
+		FROM contact_identities i JOIN contacts c ON c.id = i.contact_id
+		WHERE i.workspace_id = ? AND i.channel_id = ? AND i.identifier = ?`, phone, email, a.ws, a.ch.ID, ident).Scan(&cid, &name, &avatar, &hasPhone, &hasEmail)
 	switch {
 	case err == nil:
 	case errors.Is(err, sql.ErrNoRows):
+		cid, name, avatar = "", "", ""
 		if phone != "" {
-			err = t.queryRow(`SELECT contact_id FROM contact_phones WHERE workspace_id = ? AND phone = ? ORDER BY contact_id LIMIT 1`, a.ws, phone).Scan(&cid)
+			err = t.queryRow(`SELECT p.contact_id, c.name, c.avatar_url FROM contact_phones p JOIN contacts c ON c.id = p.contact_id
+				WHERE p.workspace_id = ? AND p.phone = ? ORDER BY p.contact_id LIMIT 1`, a.ws, phone).Scan(&cid, &name, &avatar)
 		}
 		if cid == "" && email != "" {
-			err = t.queryRow(`SELECT contact_id FROM contact_emails WHERE workspace_id = ? AND email = ? ORDER BY contact_id LIMIT 1`, a.ws, email).Scan(&cid)
+			err = t.queryRow(`SELECT e.contact_id, c.name, c.avatar_url FROM contact_emails e JOIN contacts c ON c.id = e.contact_id
+				WHERE e.workspace_id = ? AND e.email = ? ORDER BY e.contact_id LIMIT 1`, a.ws, email).Scan(&cid, &name, &avatar)
 		}
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return "", err
+			return plContact{}, err
 		}
 		if cid == "" {
-			cid = newID()
+			cid, name, avatar = newID(), p.Name, p.AvatarURL
 			if _, err := t.exec(`INSERT INTO contacts (id, workspace_id, name, avatar_url, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
 				cid, a.ws, p.Name, p.AvatarURL, ts(t.now), ts(t.now)); err != nil {
-				return "", err
+				return plContact{}, err
 			}
 		}
-		if _, err := t.exec(`INSERT INTO contact_identities (workspace_id, channel_id, identifier, contact_id, created_at) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT DO NOTHING`, a.ws, a.ch.ID, ident, cid, ts(t.now)); err != nil {
-			return "", err
-		}
 		// A concurrent writer may have won the identity: use whatever is stored.
-		if err := t.queryRow(`SELECT contact_id FROM contact_identities WHERE workspace_id = ? AND channel_id = ? AND identifier = ?`, a.ws, a.ch.ID, ident).Scan(&cid); err != nil {
-			return "", err
+		var stored string
+		if err := t.queryRow(`INSERT INTO contact_identities (workspace_id, channel_id, identifier, contact_id, created_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (workspace_id, channel_id, identifier) DO UPDATE SET contact_id = contact_identities.contact_id
+			RETURNING contact_id`, a.ws, a.ch.ID, ident, cid, ts(t.now)).Scan(&stored); err != nil {
+			return plContact{}, err
+		}
+		if stored != cid {
+			cid = stored
+			if err := t.queryRow(`SELECT name, avatar_url FROM contacts WHERE id = ?`, cid).Scan(&name, &avatar); err != nil {
+				return plContact{}, err
+			}
 		}
 		a.touch(inbox.EntityContact, cid)
 	default:
-		return "", err
+		return plContact{}, err
 	}
 	// Fill in empty fields only: never overwrite an operator's edit.
-	res, err := t.exec(`UPDATE contacts SET
-			name = CASE WHEN name = '' THEN ? ELSE name END,
-			avatar_url = CASE WHEN avatar_url = '' THEN ? ELSE avatar_url END,
-			updated_at = ?
-		WHERE id = ? AND ((name = '' AND ? <> '') OR (avatar_url = '' AND ? <> ''))`, p.Name, p.AvatarURL, ts(t.now), cid, p.Name, p.AvatarURL)
-	if err != nil {
-		return "", err
+	if (name == "" && p.Name != "") || (avatar == "" && p.AvatarURL != "") {
+		res, err := t.exec(`UPDATE contacts SET
+				name = CASE WHEN name = '' THEN ? ELSE name END,
+				avatar_url = CASE WHEN avatar_url = '' THEN ? ELSE avatar_url END,
+				updated_at = ?
+			WHERE id = ? AND ((name = '' AND ? <> '') OR (avatar_url = '' AND ? <> ''))`, p.Name, p.AvatarURL, ts(t.now), cid, p.Name, p.AvatarURL)
+		if err != nil {
+			return plContact{}, err
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			a.touch(inbox.EntityContact, cid)
+			if name == "" {
+				name = p.Name
+			}
+		}
 	}
-	if n, _ := res.RowsAffected(); n > 0 {
-		a.touch(inbox.EntityContact, cid)
-	}
-	if phone != "" {
+	if phone != "" && !hasPhone {
 		if ok, err := a.addListValue("contact_phones", "phone", cid, phone); err != nil {
-			return "", err
+			return plContact{}, err
 		} else if ok {
 			a.touch(inbox.EntityContact, cid)
 		}
 	}
-	if email != "" {
+	if email != "" && !hasEmail {
 		if ok, err := a.addListValue("contact_emails", "email", cid, email); err != nil {
-			return "", err
+			return plContact{}, err
 		} else if ok {
 			a.touch(inbox.EntityContact, cid)
 		}
 	}
-	return cid, nil
+	return plContact{id: cid, name: name}, nil
 }
 
+// addListValue appends v to a contact's phones or emails unless it is there
+// already (one statement), reporting whether it was added.
 func (a *plApplier) addListValue(table, col, cid, v string) (bool, error) {
-	var n int
-	if err := a.t.queryRow(`SELECT COUNT(*) FROM `+table+` WHERE contact_id = ? AND `+col+` = ?`, cid, v).Scan(&n); err != nil || n > 0 {
+	res, err := a.t.exec(`INSERT INTO `+table+` (contact_id, workspace_id, `+col+`, position)
+		SELECT ?, ?, ?, COALESCE(MAX(position), -1) + 1 FROM `+table+` WHERE contact_id = ?
+		ON CONFLICT (contact_id, `+col+`) DO NOTHING`, cid, a.ws, v, cid)
+	if err != nil {
 		return false, err
 	}
-	var pos int
-	if err := a.t.queryRow(`SELECT COALESCE(MAX(position), -1) + 1 FROM `+table+` WHERE contact_id = ?`, cid).Scan(&pos); err != nil {
-		return false, err
-	}
-	_, err := a.t.exec(`INSERT INTO `+table+` (contact_id, workspace_id, `+col+`, position) VALUES (?, ?, ?, ?)`, cid, a.ws, v, pos)
-	return err == nil, err
+	n, _ := res.RowsAffected()
+	return n > 0, nil
 }
 
 func (a *plApplier) participant(convID, contactID, role string) error {
@@ -837,7 +961,6 @@ func (a *plApplier) participant(convID, contactID, role string) error {
 // The newest one is used; a resolved (or snoozed) one is reopened when
 // reopen is set (an inbound message); none: a new open conversation.
 func (a *plApplier) conversationFor(ev channel.Event, customer channel.Party, reopen bool) (string, error) {
-	t := a.t
 	var contactID, chat string
 	var err error
 	if ev.IsGroup {
@@ -859,7 +982,26 @@ func (a *plApplier) conversationFor(ev channel.Event, customer channel.Party, re
 	if err != nil {
 		return "", err
 	}
+	key := "c:" + contactID
+	if ev.IsGroup {
+		key = "g:" + chat
+	}
+	if c, ok := a.convs[key]; ok && !(reopen && (c.status == inbox.StatusResolved || c.status == inbox.StatusSnoozed)) {
+		return c.id, nil
+	}
+	c, err := a.findConversation(ev, contactID, chat, reopen)
+	if err == nil {
+		a.convs[key] = c
+	}
+	return c.id, err
+}
+
+// findConversation is conversationFor without the transaction's cache: it
+// returns the conversation and its status after a reopen.
+func (a *plApplier) findConversation(ev channel.Event, contactID, chat string, reopen bool) (plConv, error) {
+	t := a.t
 	var id, status string
+	var err error
 	if ev.IsGroup {
 		err = t.queryRow(`SELECT id, status FROM conversations WHERE workspace_id = ? AND channel_id = ? AND external_chat_id = ? AND is_group = ?
 			ORDER BY CASE WHEN status IN ('resolved', 'spam') THEN 1 ELSE 0 END, last_activity_at DESC, id DESC LIMIT 1`, a.ws, a.ch.ID, chat, true).Scan(&id, &status)
@@ -874,18 +1016,19 @@ func (a *plApplier) conversationFor(ev channel.Event, customer channel.Party, re
 	case err == nil:
 		if reopen && (status == inbox.StatusResolved || status == inbox.StatusSnoozed) {
 			if _, err := t.exec(`UPDATE conversations SET status = ?, snoozed_until = NULL, updated_at = ? WHERE id = ?`, inbox.StatusOpen, ts(t.now), id); err != nil {
-				return "", err
+				return plConv{}, err
 			}
 			a.touch(inbox.EntityConversation, id)
+			status = inbox.StatusOpen
 		}
-		return id, nil
+		return plConv{id: id, status: status}, nil
 	case !errors.Is(err, sql.ErrNoRows):
-		return "", err
+		return plConv{}, err
 	}
 	var num int64
 	if err := t.queryRow(`INSERT INTO conversation_counters (workspace_id, last_number) VALUES (?, 1)
 		ON CONFLICT (workspace_id) DO UPDATE SET last_number = conversation_counters.last_number + 1 RETURNING last_number`, a.ws).Scan(&num); err != nil {
-		return "", err
+		return plConv{}, err
 	}
 	id = newID()
 	at := ts(ev.Timestamp)
@@ -896,10 +1039,10 @@ func (a *plApplier) conversationFor(ev channel.Event, customer channel.Party, re
 	if _, err := t.exec(`INSERT INTO conversations (id, workspace_id, number, channel_id, contact_id, status, is_group, title, group_meta, external_chat_id,
 			last_activity_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		id, a.ws, num, a.ch.ID, contactID, inbox.StatusOpen, ev.IsGroup, map[bool]string{true: ev.GroupTitle}[ev.IsGroup], meta, chat, at, ts(t.now), ts(t.now)); err != nil {
-		return "", err
+		return plConv{}, err
 	}
 	a.touch(inbox.EntityConversation, id)
-	return id, nil
+	return plConv{id: id, status: inbox.StatusOpen}, nil
 }
 
 func (a *plApplier) groupInfo(ev channel.Event) error {
@@ -981,13 +1124,14 @@ func (a *plApplier) keepPending(ev channel.Event, pendingID string) error {
 		ON CONFLICT (id) DO NOTHING`, pendingID, a.ws, a.ch.ID, ev.TargetID, string(b), ts(a.t.now)); err != nil {
 		return err
 	}
+	a.pending[ev.TargetID] = true
 	a.res.Pending++
 	return nil
 }
 
 // applyPending applies, in arrival order, the events kept for ext.
 func (a *plApplier) applyPending(ext string) error {
-	if ext == "" {
+	if has, known := a.pending[ext]; ext == "" || (known && !has) {
 		return nil
 	}
 	rows, err := a.t.query(`SELECT id, event FROM pending_events WHERE channel_id = ? AND target_external_id = ? ORDER BY created_at, id`, a.ch.ID, ext)
@@ -1031,6 +1175,7 @@ func (a *plApplier) applyPending(ext string) error {
 			return err
 		}
 	}
+	a.pending[ext] = false
 	return nil
 }
 
@@ -1221,8 +1366,12 @@ func (a *plApplier) auth(ev channel.Event) error {
 	return nil
 }
 
-// emitAll appends the change rows of every touched entity.
+// emitAll marks the applied entries done and appends the change rows of
+// every touched entity.
 func (a *plApplier) emitAll() error {
+	if err := a.markDone(); err != nil {
+		return err
+	}
 	for _, id := range a.contacts {
 		if err := plEmitContact(a.t, a.ws, id); err != nil {
 			return err

@@ -153,7 +153,7 @@ func (db *DB) outboxItem(ctx context.Context, id string) (OutboxItem, error) {
 // and any status/reaction events that arrived before we knew the id.
 func (db *DB) MarkOutboxSent(ctx context.Context, it OutboxItem, externalIDs []string) error {
 	return db.write(ctx, func(t *tx) error {
-		a := &plApplier{t: t, ws: it.WorkspaceID, ch: inbox.Channel{ID: it.ChannelID, WorkspaceID: it.WorkspaceID}, seen: map[string]bool{}}
+		a := plNewApplier(t, inbox.Channel{ID: it.ChannelID, WorkspaceID: it.WorkspaceID})
 		for i, ext := range externalIDs {
 			if ext == "" {
 				continue

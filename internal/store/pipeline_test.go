@@ -686,3 +686,131 @@ func TestPipelineClaims(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyInboundBatchInterplay covers what one batch transaction shares
+// between its entries: events kept for a target that arrives later in the
+// same batch, conversations found earlier in the batch (and reopened by a
+// later inbound message), contacts resolved once, and every entry marked done.
+func TestApplyInboundBatchInterplay(t *testing.T) {
+	for name, db := range plBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			f := plSetup(t, db)
+			f.apply(t, f.ch, plMsgEv("a0", "222", "before"))
+			ms := f.messages(t)
+			conv := ms[0].Conv
+			if _, err := db.UpdateConversation(ctx, f.ws, "", conv, inbox.ConversationPatch{Status: inbox.Some(inbox.StatusResolved)}); err != nil {
+				t.Fatal(err)
+			}
+			// A reaction and a status kept in an earlier transaction.
+			f.apply(t, f.ch, channel.Event{Type: channel.EventReaction, TargetID: "a3", Emoji: "🎉", Sender: channel.Party{Identifier: "222"}, ChatID: "222"})
+
+			evs := [][]channel.Event{
+				{plEchoEv("a1", "222", "sent from the phone")}, // outbound: must not reopen
+				{{Type: channel.EventReaction, TargetID: "a2", Emoji: "👍", Sender: channel.Party{Identifier: "222"}, ChatID: "222"}}, // kept: a2 comes later
+				{plMsgEv("a2", "222", "target in the same batch")}, // reopens, takes the kept reaction
+				{plMsgEv("a3", "222", "target of an older reaction"), plMsgEv("a4", "333", "another customer")},
+				{{Type: channel.EventReaction, TargetID: "a2", Emoji: "", Sender: channel.Party{Identifier: "222"}, ChatID: "222"}}, // removal after the kept add
+			}
+			var entries []InboundEntry
+			for i := range evs {
+				entries = append(entries, InboundEntry{WorkspaceID: f.ws, ChannelID: f.ch.ID, Body: []byte(fmt.Sprintf(`{"b":%d}`, i)), ReceivedAt: f.t0.Add(time.Hour + time.Duration(i)*time.Second)})
+			}
+			if err := db.AppendInbound(ctx, entries); err != nil {
+				t.Fatal(err)
+			}
+			pending, err := db.PendingInbound(ctx, f.ch.ID, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(pending) != len(evs) {
+				t.Fatalf("%d pending entries", len(pending))
+			}
+			items := make([]InboundBatchItem, len(pending))
+			for i, e := range pending {
+				items[i] = InboundBatchItem{Entry: e, Events: evs[i]}
+			}
+			res, err := db.ApplyInboundBatch(ctx, f.ch, items)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.NewMessages != 4 || res.Pending != 1 {
+				t.Fatalf("result %+v", res)
+			}
+			ms = f.messages(t)
+			byExt := map[string]plMsg{}
+			for _, m := range ms {
+				byExt[m.Ext] = m
+			}
+			for _, ext := range []string{"a1", "a2", "a3"} {
+				if byExt[ext].Conv != conv {
+					t.Fatalf("%s in conversation %s, want %s", ext, byExt[ext].Conv, conv)
+				}
+			}
+			if byExt["a4"].Conv == conv {
+				t.Fatal("another customer's message in the same conversation")
+			}
+			if c := f.conv(t, conv); c.Status != inbox.StatusOpen {
+				t.Fatalf("conversation %s, want reopened", c.Status)
+			}
+			m2, err := db.GetMessage(ctx, f.ws, byExt["a2"].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(m2.Reactions) != 0 {
+				t.Fatalf("a2 reactions %+v: the removal must apply after the kept reaction", m2.Reactions)
+			}
+			m3, err := db.GetMessage(ctx, f.ws, byExt["a3"].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(m3.Reactions) != 1 || m3.Reactions[0].Emoji != "🎉" {
+				t.Fatalf("a3 reactions %+v", m3.Reactions)
+			}
+			if n := f.count(t, `SELECT COUNT(*) FROM pending_events WHERE channel_id = ?`, f.ch.ID); n != 0 {
+				t.Fatalf("%d events still pending", n)
+			}
+			if n := f.count(t, `SELECT COUNT(*) FROM inbound_log WHERE channel_id = ? AND state <> ?`, f.ch.ID, InboundDone); n != 0 {
+				t.Fatalf("%d entries not done", n)
+			}
+			// Applying the same batch again changes nothing.
+			again, err := db.ApplyInboundBatch(ctx, f.ch, items)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again.NewMessages != 0 || again.Pending != 0 {
+				t.Fatalf("replay %+v", again)
+			}
+			if n := len(f.messages(t)); n != len(ms) {
+				t.Fatalf("replay made %d messages, had %d", n, len(ms))
+			}
+		})
+	}
+}
+
+// TestDeleteChannelFailsItsPendingEntries: webhooks of a deleted channel can
+// never be applied; they are kept as failed instead of waiting for ever.
+func TestDeleteChannelFailsItsPendingEntries(t *testing.T) {
+	for name, db := range plBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			f := plSetup(t, db)
+			if err := db.AppendInbound(ctx, []InboundEntry{{WorkspaceID: f.ws, ChannelID: f.ch.ID, Body: []byte(`{}`), ReceivedAt: f.t0}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.DeleteChannel(ctx, f.ws, f.ch.ID); err != nil {
+				t.Fatal(err)
+			}
+			if n := f.count(t, `SELECT COUNT(*) FROM inbound_log WHERE channel_id = ? AND state = ?`, f.ch.ID, InboundFailed); n != 1 {
+				t.Fatalf("%d failed entries, want 1", n)
+			}
+			got, err := db.ClaimInboundChannels(ctx, "me", time.Minute, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 0 {
+				t.Fatalf("claimed %v", got)
+			}
+		})
+	}
+}

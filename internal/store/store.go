@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -184,6 +185,10 @@ func (db *DB) Ping(ctx context.Context) error {
 // Dialect is "sqlite" or "postgres".
 func (db *DB) Dialect() string { return db.d.name }
 
+// statements counts the statements run through tx, for benchmarks
+// (statements per applied message).
+var statements atomic.Int64
+
 // querier is what *sql.DB and *sql.Tx share.
 type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
@@ -237,6 +242,7 @@ func (t *tx) stmt(query string) *sql.Stmt {
 }
 
 func (t *tx) exec(query string, args ...any) (sql.Result, error) {
+	statements.Add(1)
 	query = t.d.rebind(query)
 	if s := t.stmt(query); s != nil {
 		return s.ExecContext(t.ctx, args...)
@@ -245,6 +251,7 @@ func (t *tx) exec(query string, args ...any) (sql.Result, error) {
 }
 
 func (t *tx) query(query string, args ...any) (*sql.Rows, error) {
+	statements.Add(1)
 	query = t.d.rebind(query)
 	if s := t.stmt(query); s != nil {
 		rows, err := s.QueryContext(t.ctx, args...)
@@ -260,6 +267,7 @@ func (t *tx) query(query string, args ...any) (*sql.Rows, error) {
 }
 
 func (t *tx) queryRow(query string, args ...any) *sql.Row {
+	statements.Add(1)
 	query = t.d.rebind(query)
 	if s := t.stmt(query); s != nil {
 		return s.QueryRowContext(t.ctx, args...)
