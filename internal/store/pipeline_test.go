@@ -708,7 +708,7 @@ func TestApplyInboundBatchInterplay(t *testing.T) {
 			evs := [][]channel.Event{
 				{plEchoEv("a1", "222", "sent from the phone")}, // outbound: must not reopen
 				{{Type: channel.EventReaction, TargetID: "a2", Emoji: "👍", Sender: channel.Party{Identifier: "222"}, ChatID: "222"}}, // kept: a2 comes later
-				{plMsgEv("a2", "222", "target in the same batch")}, // reopens, takes the kept reaction
+				{plMsgEv("a2", "222", "target in the same batch")},                                                                   // reopens, takes the kept reaction
 				{plMsgEv("a3", "222", "target of an older reaction"), plMsgEv("a4", "333", "another customer")},
 				{{Type: channel.EventReaction, TargetID: "a2", Emoji: "", Sender: channel.Party{Identifier: "222"}, ChatID: "222"}}, // removal after the kept add
 			}
