@@ -143,6 +143,8 @@ const (
 	batchMin    = 2
 	batchMax    = 64
 	applyBudget = 5 * time.Millisecond
+	// pgApplyBudget is applyBudget on PostgreSQL.
+	pgApplyBudget = 25 * time.Millisecond
 	pendingPage = 256                   // entries read per round
 	linger      = 20 * time.Millisecond // a caught-up processor waits this long for more
 	yieldMax    = 5 * time.Millisecond  // longest wait for a group commit before a worker transaction
@@ -185,7 +187,12 @@ func (in *Ingest) processBatch(ctx context.Context, entries []store.InboundEntry
 			began := time.Now()
 			stop := func(n int) bool {
 				took := time.Since(began)
-				return n >= batchMin && ((in.singleWriter() && in.ackWaiting.Load() && took >= ackHold) || took >= applyBudget)
+				if !in.singleWriter() {
+					// PostgreSQL: acknowledgements do not wait for workers;
+					// a longer transaction amortises its commit (an fsync).
+					return n >= batchMin && took >= pgApplyBudget
+				}
+				return n >= batchMin && ((in.ackWaiting.Load() && took >= ackHold) || took >= applyBudget)
 			}
 			n, _, err := in.db.ApplyInboundBatchUntil(ctx, res.Channel, batch, stop)
 			if err == nil {

@@ -334,8 +334,8 @@ func (db *DB) DeleteChannel(ctx context.Context, wsID, id string) error {
 		}
 		// Nothing can apply the channel's unprocessed webhooks any more; they
 		// are kept (failed) with the rest of the log until pruned.
-		if _, err := t.exec(`UPDATE inbound_log SET state = ?, error = ? WHERE channel_id = ? AND state = ?`,
-			InboundFailed, "the channel was deleted", id, InboundPending); err != nil {
+		if _, err := t.exec(`UPDATE inbound_log SET state = ?, error = ? WHERE channel_id = ? AND state = 'pending'`,
+			InboundFailed, "the channel was deleted", id); err != nil {
 			return err
 		}
 		for _, c := range convs {

@@ -3,6 +3,8 @@ package store
 import (
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 func TestEventTime(t *testing.T) {
@@ -22,5 +24,25 @@ func TestEventTime(t *testing.T) {
 		if got := eventTime(tc.provider, tc.received); !got.Equal(tc.want) {
 			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestV7FloorOrdersWithIDs(t *testing.T) {
+	at := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	floor := plV7Floor(at)
+	if plV7Floor(time.Unix(0, 0)) != "" {
+		t.Fatal("floor of the epoch")
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A real id minted now sorts after the floor of an earlier time and
+	// before the floor of a later one.
+	if s := id.String(); !(plV7Floor(time.Now().Add(-time.Second)) < s && s < plV7Floor(time.Now().Add(time.Second))) {
+		t.Fatalf("id %s outside its floors", s)
+	}
+	if !(floor < plV7Floor(at.Add(time.Millisecond))) {
+		t.Fatal("floors out of order")
 	}
 }
