@@ -145,9 +145,9 @@ const (
 	applyBudget = 5 * time.Millisecond
 	// pgApplyBudget is applyBudget on PostgreSQL.
 	pgApplyBudget = 25 * time.Millisecond
-	pendingPage = 256                   // entries read per round
-	linger      = 20 * time.Millisecond // a caught-up processor waits this long for more
-	yieldMax    = 5 * time.Millisecond  // longest wait for a group commit before a worker transaction
+	pendingPage   = 256                   // entries read per round
+	linger        = 20 * time.Millisecond // a caught-up processor waits this long for more
+	yieldMax      = 5 * time.Millisecond  // longest wait for a group commit before a worker transaction
 	// ackHold is how long a worker transaction may keep a waiting group
 	// commit waiting: long enough to amortise its commit over many
 	// entries, short against the acknowledgement latency budget.
