@@ -31,6 +31,9 @@ type Config struct {
 	MaxBodyBytes    int64
 	MaxUploadBytes  int64
 	ShutdownTimeout time.Duration
+	// InboundRetention is how long applied webhooks are kept for
+	// reprocessing (0: for ever).
+	InboundRetention time.Duration
 }
 
 // Var documents one setting: its environment variable, flag and default.
@@ -52,6 +55,7 @@ func Vars() []Var {
 		{"PARLEY_MAX_BODY_BYTES", "max-body-bytes", "1048576", "largest accepted JSON request body"},
 		{"PARLEY_MAX_UPLOAD_BYTES", "max-upload-bytes", "52428800", "largest accepted upload"},
 		{"PARLEY_SHUTDOWN_TIMEOUT", "shutdown-timeout", "15s", "how long a graceful shutdown waits for in-flight requests"},
+		{"PARLEY_INBOUND_RETENTION", "inbound-retention", "168h", "how long applied webhooks are kept for `parley repair reprocess` (0: for ever)"},
 	}
 }
 
@@ -109,6 +113,9 @@ func build(vals map[string]*string) (Config, error) {
 	}
 	if c.ShutdownTimeout, err = time.ParseDuration(*vals["PARLEY_SHUTDOWN_TIMEOUT"]); err != nil || c.ShutdownTimeout <= 0 {
 		return Config{}, fmt.Errorf("PARLEY_SHUTDOWN_TIMEOUT: %q is not a positive duration", *vals["PARLEY_SHUTDOWN_TIMEOUT"])
+	}
+	if c.InboundRetention, err = time.ParseDuration(*vals["PARLEY_INBOUND_RETENTION"]); err != nil || c.InboundRetention < 0 {
+		return Config{}, fmt.Errorf("PARLEY_INBOUND_RETENTION: %q is not a duration (0 keeps everything)", *vals["PARLEY_INBOUND_RETENTION"])
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = "sqlite:" + filepath.Join(c.DataDir, "parley.db")

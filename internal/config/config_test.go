@@ -18,7 +18,7 @@ func TestDefaults(t *testing.T) {
 	}
 	want := Config{Addr: "127.0.0.1:8080", PublicURL: "http://127.0.0.1:8080", DataDir: "./data",
 		DatabaseURL: "sqlite:data/parley.db", LogLevel: "info", LogFormat: "text",
-		MaxBodyBytes: 1 << 20, MaxUploadBytes: 50 << 20, ShutdownTimeout: 15 * time.Second}
+		MaxBodyBytes: 1 << 20, MaxUploadBytes: 50 << 20, ShutdownTimeout: 15 * time.Second, InboundRetention: 168 * time.Hour}
 	if c != want {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", c, want)
 	}
