@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -133,8 +134,8 @@ func TestParseFlags(t *testing.T) {
 	if err != nil || o.n != 20000 || o.concurrency != 64 || o.target != "" || o.timeout != 5*time.Minute {
 		t.Fatalf("ingest defaults: %+v %v", o, err)
 	}
-	o, err = parseIngest([]string{"--n", "200", "-concurrency=8", "--database", "postgres://u@127.0.0.1/db"}, &errb)
-	if err != nil || o.n != 200 || o.concurrency != 8 || o.database != "postgres://u@127.0.0.1/db" {
+	o, err = parseIngest([]string{"--n", "200", "-concurrency=8", "--database", "postgres://u@127.0.0.1/db", "--rate", "5000"}, &errb)
+	if err != nil || o.n != 200 || o.concurrency != 8 || o.database != "postgres://u@127.0.0.1/db" || o.rate != 5000 {
 		t.Fatalf("ingest flags: %+v %v", o, err)
 	}
 	r, err := parseRealtime([]string{"--rate", "50,75", "--duration", "2s", "--clients", "3"}, &errb)
@@ -149,7 +150,7 @@ func TestParseFlags(t *testing.T) {
 		{"--n", "0"}, {"--concurrency", "0"}, {"--customers", "0"}, {"--n", "x"}, {"extra"},
 		{"--target", "ftp://x"}, {"--target", "http://127.0.0.1:1"}, // no token
 		{"--token", "t"}, {"--target", "http://127.0.0.1:1", "--token", "t", "--database", "postgres://x"},
-		{"--timeout", "0s"},
+		{"--timeout", "0s"}, {"--rate", "-1"},
 	}
 	for _, args := range bad {
 		if _, err := parseIngest(args, &errb); err == nil {
@@ -190,11 +191,12 @@ func TestSmoke(t *testing.T) {
 	defer cancel()
 
 	var out, errb bytes.Buffer
-	if err := Main(ctx, []string{"ingest", "--n", "200", "--concurrency", "8", "--customers", "20", "--binary", bin, "--timeout", "60s"}, &out, &errb); err != nil {
+	if err := Main(ctx, []string{"ingest", "--n", "200", "--rate", "400", "--concurrency", "8", "--customers", "20", "--binary", bin, "--timeout", "60s"}, &out, &errb); err != nil {
 		t.Fatalf("bench ingest: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errb.String())
 	}
 	t.Logf("bench ingest:\n%s", out.String())
 	for _, re := range []string{
+		`200 webhooks, 400/s on schedule, up to 8 in flight`,
 		`acknowledged\s+200 of 200 \(0 failed\)`,
 		`webhooks/s acknowledged\s+\d+`,
 		`ack latency\s+p50 [\d.]+ m?s\s+p99 [\d.]+ m?s\s+max [\d.]+ m?s`,
@@ -231,10 +233,46 @@ func TestSmoke(t *testing.T) {
 	t.Logf("bench realtime --fanout:\n%s", out.String())
 	for _, re := range []string{
 		`connected\s+50 in`, `POST → last client\s+p50 .*\(3 of 3 messages reached every client\)`,
-		`\(150 deliveries, 0 missing\)`, `server RSS\s+[\d.]+ MiB idle, [\d.]+ MiB connected`,
+		`\(150 deliveries, 0 missing, 0 duplicate\)`, `server RSS\s+[\d.]+ MiB idle, [\d.]+ MiB connected`,
+		`server CPU\s+[\d.]+ m?s per message`,
 	} {
 		if !regexp.MustCompile(re).MatchString(out.String()) {
 			t.Errorf("fan-out output lacks %s", re)
 		}
+	}
+}
+
+func TestFanoutParse(t *testing.T) {
+	f := &fanout{idPrefix: []byte(`"external_id":"wamid.fan.ab12.`), sent: make([]atomic.Int64, 20)}
+	for _, tc := range []struct {
+		frame    string
+		seq      int64
+		msg      int
+		isChange bool
+	}{
+		{`{"type":"change","seq":42,"entity":"message","op":"upsert","id":"m1","data":{"id":"m1","external_id":"wamid.fan.ab12.7","text":"x"},"at":"2026-01-01T00:00:00Z"}`, 42, 7, true},
+		{`{"type":"change","seq":43,"entity":"conversation","op":"upsert","id":"c1","data":{"id":"c1"}}`, 43, -1, true},
+		{`{"type":"change","seq":44,"entity":"message","op":"upsert","id":"m2","data":{"external_id":"wamid.fan.zz99.3"}}`, 44, -1, true},
+		{`{"type":"change","seq":45,"entity":"message","op":"delete","id":"m1","data":null}`, 45, -1, true},
+		{`{"type":"change","seq":46,"entity":"message","op":"upsert","data":{"external_id":"wamid.fan.ab12.12x"}}`, 46, -1, true},
+		// another field order: decoded as JSON
+		{`{"seq":47,"type":"change","op":"upsert","entity":"message","data":{"external_id":"wamid.fan.ab12.3"}}`, 47, 3, true},
+		{`{"type":"hello","cursor":"5"}`, 0, 0, false},
+		{`{"type":"presence","user_id":"u","status":"online"}`, 0, 0, false},
+	} {
+		seq, msg, ok := f.parse([]byte(tc.frame))
+		if ok != tc.isChange || (ok && (seq != tc.seq || msg != tc.msg)) {
+			t.Errorf("parse(%s) = %d, %d, %v; want %d, %d, %v", tc.frame, seq, msg, ok, tc.seq, tc.msg, tc.isChange)
+		}
+	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	stat := "1234 (parley serve) S 1 1234 1234 0 -1 4194560 2000 0 0 0 150 25 0 0 39 19 12 0 100 0 0"
+	if d, err := parseStatCPU(stat); err != nil || d != 1750*time.Millisecond {
+		t.Fatalf("parseStatCPU = %v, %v", d, err)
+	}
+	if _, err := parseStatCPU("garbage"); err == nil {
+		t.Fatal("garbage accepted")
 	}
 }

@@ -19,6 +19,7 @@ type ingestOptions struct {
 	n           int
 	concurrency int
 	customers   int
+	rate        float64 // > 0: open loop at this many webhooks/s
 }
 
 func parseIngest(args []string, stderr io.Writer) (ingestOptions, error) {
@@ -29,6 +30,7 @@ func parseIngest(args []string, stderr io.Writer) (ingestOptions, error) {
 	fs.IntVar(&o.n, "n", 20000, "webhooks to send (one message each, distinct wamids)")
 	fs.IntVar(&o.concurrency, "concurrency", 64, "webhooks in flight (keep-alive connections)")
 	fs.IntVar(&o.customers, "customers", 1000, "distinct customers the messages come from")
+	fs.Float64Var(&o.rate, "rate", 0, "open loop: send this many webhooks/s on a fixed schedule (latency counts from each one's scheduled time); 0: closed loop, as fast as --concurrency allows")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -42,6 +44,8 @@ func parseIngest(args []string, stderr io.Writer) (ingestOptions, error) {
 		return o, errors.New("--concurrency must be in 1..4096")
 	case o.customers < 1:
 		return o, errors.New("--customers must be positive")
+	case o.rate < 0:
+		return o, errors.New("--rate must not be negative")
 	}
 	return o, o.check()
 }
@@ -67,7 +71,11 @@ func runIngest(ctx context.Context, o ingestOptions, stdout, stderr io.Writer) e
 		hooks[i] = w.newWebhook(wamid, fmt.Sprintf("1555%07d", i%o.customers), now, fmt.Sprintf("bench message %d", i))
 		index[wamid] = i
 	}
-	fmt.Fprintf(stderr, "bench: sending %d webhooks with %d in flight…\n", o.n, o.concurrency)
+	mode := fmt.Sprintf("%d in flight", o.concurrency)
+	if o.rate > 0 {
+		mode = fmt.Sprintf("%.0f/s on schedule, up to %d in flight", o.rate, o.concurrency)
+	}
+	fmt.Fprintf(stderr, "bench: sending %d webhooks, %s…\n", o.n, mode)
 
 	hc := keepAliveClient(o.concurrency)
 	defer hc.CloseIdleConnections()
@@ -85,6 +93,15 @@ func runIngest(ctx context.Context, o ingestOptions, stdout, stderr io.Writer) e
 					return
 				}
 				t0 := time.Now()
+				if o.rate > 0 {
+					// Open loop: webhook i is due at its scheduled time,
+					// and a late start (every connection busy) counts as
+					// latency: no coordinated omission.
+					t0 = start.Add(time.Duration(float64(i) / o.rate * float64(time.Second)))
+					if d := time.Until(t0); d > 0 {
+						time.Sleep(d)
+					}
+				}
 				err := w.post(ctx, hc, hooks[i])
 				t1 := time.Now()
 				if err != nil {
@@ -156,7 +173,7 @@ func runIngest(ctx context.Context, o ingestOptions, stdout, stderr io.Writer) e
 	}
 
 	ack, vis := Summarize(lats), Summarize(toVisible)
-	fmt.Fprintf(stdout, "parley bench ingest: %d webhooks, %d in flight, %d customers; %s\n", o.n, o.concurrency, o.customers, e.server)
+	fmt.Fprintf(stdout, "parley bench ingest: %d webhooks, %s, %d customers; %s\n", o.n, mode, o.customers, e.server)
 	t := newTable(stdout)
 	t.row("acknowledged", "%d of %d (%d failed) in %.2f s", acked, o.n, failed.Load(), ackDur.Seconds())
 	if s, ok := firstErr.Load().(string); ok {

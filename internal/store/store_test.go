@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -215,4 +216,48 @@ func FuzzDecodeCursor(f *testing.F) {
 			t.Fatalf("round trip of %d %q failed: %d %q %v", at, id, at2, id2, err)
 		}
 	})
+}
+
+// TestSQLiteCheckpointsInBackground: commits never checkpoint the WAL (the
+// writer's automatic checkpoint is off); the background checkpointer copies
+// the committed frames back into the database file, where a reader that
+// ignores the WAL (immutable=1) finds them.
+func TestSQLiteCheckpointsInBackground(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "c.db")
+	db, err := Open(ctx, "sqlite:"+path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var auto int
+	if err := db.wdb.QueryRow(`PRAGMA wal_autocheckpoint`).Scan(&auto); err != nil || auto != 0 {
+		t.Fatalf("writer wal_autocheckpoint = %d, %v; want 0", auto, err)
+	}
+	if _, _, err := db.Setup(ctx, inbox.SetupInput{Workspace: "W", Name: "A", Email: "a@example.com", PasswordHash: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	// The file as it is on disk, without the WAL.
+	file, err := sql.Open("sqlite", "file:"+path+"?immutable=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	file.SetMaxOpenConns(1)
+	deadline := time.Now().Add(30 * time.Second) // polling, not a timing assertion
+	for {
+		var n int
+		err := file.QueryRow(`SELECT COUNT(*) FROM workspaces`).Scan(&n)
+		if err == nil && n == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the workspace never reached the database file: %d rows, %v", n, err)
+		}
+		file.Close() // an immutable reader caches the file: reopen
+		if file, err = sql.Open("sqlite", "file:"+path+"?immutable=1"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
