@@ -386,7 +386,7 @@ func (db *DB) ApplyInboundBatchUntil(ctx context.Context, ch inbox.Channel, item
 		if err := a.lock(); err != nil {
 			return err
 		}
-		if err := a.prefetchPending(items); err != nil {
+		if err := a.prefetch(items); err != nil {
 			return err
 		}
 		for _, it := range items {
@@ -441,9 +441,22 @@ type plApplier struct {
 	// pending tells, for the external ids looked up in advance, whether
 	// events wait for them in pending_events (ids not in it are queried).
 	pending map[string]bool
+	// exists tells, for the message ids looked up in advance, whether a
+	// message of this channel has that id (ids not in it are queried).
+	exists map[string]bool
+	// idents holds the identities looked up in advance (absent: not
+	// looked up, or not known).
+	idents map[string]plIdent
 	// done lists the applied inbound entries, marked done at the end.
 	done   []string
 	locked bool // PostgreSQL: the channel's advisory lock is held
+}
+
+// plIdent is a known identity of the channel: its contact, the contact's
+// name and avatar, and the contact's phones and emails.
+type plIdent struct {
+	contact, name, avatar string
+	phones, emails        map[string]bool
 }
 
 // plContact is a resolved contact and its name.
@@ -465,7 +478,153 @@ func plApplyInbound(t *tx, entry InboundEntry, ch inbox.Channel, events []channe
 
 func plNewApplier(t *tx, ch inbox.Channel) *plApplier {
 	return &plApplier{t: t, ch: ch, ws: ch.WorkspaceID, seen: map[string]bool{},
-		parties: map[channel.Party]plContact{}, convs: map[string]plConv{}, pending: map[string]bool{}}
+		parties: map[channel.Party]plContact{}, convs: map[string]plConv{}, pending: map[string]bool{},
+		exists: map[string]bool{}, idents: map[string]plIdent{}}
+}
+
+// prefetch looks up, a few queries for the whole batch instead of several
+// per message, what applying its new messages reads: which of their ids
+// exist, events waiting for them, their senders' identities (with the
+// contacts' names, phones and emails) and those contacts' conversations on
+// the channel. What it finds only saves lookups: the applier queries
+// whatever is not prefetched, and keeps the maps current as it writes.
+func (a *plApplier) prefetch(items []InboundBatchItem) error {
+	if err := a.prefetchPending(items); err != nil {
+		return err
+	}
+	var exts, idents []string
+	seenIdent := map[string]bool{}
+	for _, it := range items {
+		for _, ev := range it.Events {
+			if ev.Type != channel.EventMessage && ev.Type != "" {
+				continue
+			}
+			if ev.ExternalID != "" {
+				if _, ok := a.exists[ev.ExternalID]; !ok {
+					a.exists[ev.ExternalID] = false
+					exts = append(exts, ev.ExternalID)
+				}
+			}
+			if ev.Direction != "outbound" && !ev.IsGroup && ev.Sender.Identifier != "" && !seenIdent[ev.Sender.Identifier] {
+				seenIdent[ev.Sender.Identifier] = true
+				idents = append(idents, ev.Sender.Identifier)
+			}
+		}
+	}
+	for start := 0; start < len(exts); start += plInChunk {
+		ph, args := plInList(exts[start:min(start+plInChunk, len(exts))])
+		all := append([]any{a.ws, a.ch.ID}, args...)
+		all = append(all, a.ws, a.ch.ID)
+		all = append(all, args...)
+		// (external_id <> '' lets the partial index messages_external serve.)
+		rows, err := a.t.query(`SELECT external_id FROM messages WHERE workspace_id = ? AND channel_id = ? AND external_id IN (`+ph+`) AND external_id <> ''
+			UNION ALL SELECT external_id FROM message_external_ids WHERE workspace_id = ? AND channel_id = ? AND external_id IN (`+ph+`)`, all...)
+		if err != nil {
+			return err
+		}
+		found, err := collectStrings(rows)
+		if err != nil {
+			return err
+		}
+		for _, ext := range found {
+			a.exists[ext] = true
+		}
+	}
+	var contacts []string
+	byContact := map[string][]string{} // contact → identifiers
+	for start := 0; start < len(idents); start += plInChunk {
+		ph, args := plInList(idents[start:min(start+plInChunk, len(idents))])
+		rows, err := a.t.query(`SELECT i.identifier, i.contact_id, c.name, c.avatar_url FROM contact_identities i JOIN contacts c ON c.id = i.contact_id
+			WHERE i.workspace_id = ? AND i.channel_id = ? AND i.identifier IN (`+ph+`)`, append([]any{a.ws, a.ch.ID}, args...)...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var ident string
+			var id plIdent
+			if err := rows.Scan(&ident, &id.contact, &id.name, &id.avatar); err != nil {
+				rows.Close()
+				return err
+			}
+			id.phones, id.emails = map[string]bool{}, map[string]bool{}
+			a.idents[ident] = id
+			if byContact[id.contact] == nil {
+				contacts = append(contacts, id.contact)
+			}
+			byContact[id.contact] = append(byContact[id.contact], ident)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	for start := 0; start < len(contacts); start += plInChunk {
+		ph, args := plInList(contacts[start:min(start+plInChunk, len(contacts))])
+		rows, err := a.t.query(`SELECT contact_id, 'p', phone FROM contact_phones WHERE contact_id IN (`+ph+`)
+			UNION ALL SELECT contact_id, 'e', email FROM contact_emails WHERE contact_id IN (`+ph+`)`, append(args, args...)...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var cid, kind, v string
+			if err := rows.Scan(&cid, &kind, &v); err != nil {
+				rows.Close()
+				return err
+			}
+			for _, ident := range byContact[cid] {
+				if kind == "p" {
+					a.idents[ident].phones[v] = true
+				} else {
+					a.idents[ident].emails[v] = true
+				}
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		// Each contact's conversation on the channel, chosen as
+		// findConversation chooses: not resolved or spam first, then the
+		// latest activity, then the highest id.
+		// By contact only (a contact has few conversations): with the
+		// channel in the condition SQLite walks the channel's index.
+		rows, err = a.t.query(`SELECT contact_id, id, status, last_activity_at, channel_id, is_group FROM conversations
+			WHERE contact_id IN (`+ph+`)`, args...)
+		if err != nil {
+			return err
+		}
+		type cand struct {
+			plConv
+			closed bool
+			at     int64
+		}
+		best := map[string]cand{}
+		for rows.Next() {
+			var cid, ch string
+			var group bool
+			var c cand
+			if err := rows.Scan(&cid, &c.id, &c.status, &c.at, &ch, &group); err != nil {
+				rows.Close()
+				return err
+			}
+			if ch != a.ch.ID || group {
+				continue
+			}
+			c.closed = c.status == inbox.StatusResolved || c.status == inbox.StatusSpam
+			b, ok := best[cid]
+			if !ok || (!c.closed && b.closed) || (c.closed == b.closed && (c.at > b.at || (c.at == b.at && c.id > b.id))) {
+				best[cid] = c
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for cid, c := range best {
+			a.convs["c:"+cid] = c.plConv
+		}
+	}
+	return nil
 }
 
 // plInChunk bounds the ids of one IN (…) list; shorter lists are padded to a
@@ -659,8 +818,13 @@ func (a *plApplier) message(ev channel.Event) error {
 		return err
 	}
 	if ev.ExternalID != "" {
-		if _, _, _, _, _, err := a.messageByExternal(ev.ExternalID); err == nil {
-			a.res.Unchanged++ // a replay, or the echo of our own send
+		if exists, known := a.exists[ev.ExternalID]; known {
+			if exists {
+				a.res.Unchanged++ // a replay, or the echo of our own send
+				return nil
+			}
+		} else if _, _, _, _, _, err := a.messageByExternal(ev.ExternalID); err == nil {
+			a.res.Unchanged++
 			return nil
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return err
@@ -738,6 +902,9 @@ func (a *plApplier) message(ev channel.Event) error {
 	}
 	if err != nil {
 		return err
+	}
+	if ev.ExternalID != "" {
+		a.exists[ev.ExternalID] = true
 	}
 	if err := a.attachments(id, kind, ev); err != nil {
 		return err
@@ -862,6 +1029,7 @@ func (a *plApplier) fastInbound(ev channel.Event) (bool, error) {
 		return false, err
 	}
 	a.parties[ev.Sender] = plContact{id: contactID, name: senderName}
+	a.exists[ev.ExternalID] = true
 	a.convs["c:"+contactID] = plConv{id: convID, status: inbox.StatusOpen}
 	if err := a.attachments(id, kind, ev); err != nil {
 		return true, err
@@ -956,6 +1124,16 @@ func (a *plApplier) contact(p channel.Party) (plContact, error) {
 	return c, err
 }
 
+// lookupIdentity finds a known identity in one round trip: the contact, its
+// name and avatar, and whether it has this phone and email already.
+func (a *plApplier) lookupIdentity(ident, phone, email string, cid, name, avatar *string, hasPhone, hasEmail *bool) error {
+	return a.t.queryRow(`SELECT i.contact_id, c.name, c.avatar_url,
+			EXISTS (SELECT 1 FROM contact_phones p WHERE p.contact_id = i.contact_id AND p.phone = ?),
+			EXISTS (SELECT 1 FROM contact_emails e WHERE e.contact_id = i.contact_id AND e.email = ?)
+		FROM contact_identities i JOIN contacts c ON c.id = i.contact_id
+		WHERE i.workspace_id = ? AND i.channel_id = ? AND i.identifier = ?`, phone, email, a.ws, a.ch.ID, ident).Scan(cid, name, avatar, hasPhone, hasEmail)
+}
+
 func (a *plApplier) resolveContact(p channel.Party) (plContact, error) {
 	t := a.t
 	ident := p.Identifier
@@ -970,15 +1148,16 @@ func (a *plApplier) resolveContact(p channel.Party) (plContact, error) {
 	if ident == "" {
 		return plContact{}, inbox.Errorf(inbox.Invalid, "event has no sender identifier")
 	}
-	// A known identity (the usual case) in one round trip: the contact, its
-	// name and avatar, and whether it has this phone and email already.
+	// A known identity (the usual case): prefetched, or one round trip.
 	var cid, name, avatar string
 	var hasPhone, hasEmail bool
-	err := t.queryRow(`SELECT i.contact_id, c.name, c.avatar_url,
-			EXISTS (SELECT 1 FROM contact_phones p WHERE p.contact_id = i.contact_id AND p.phone = ?),
-			EXISTS (SELECT 1 FROM contact_emails e WHERE e.contact_id = i.contact_id AND e.email = ?)
-		FROM contact_identities i JOIN contacts c ON c.id = i.contact_id
-		WHERE i.workspace_id = ? AND i.channel_id = ? AND i.identifier = ?`, phone, email, a.ws, a.ch.ID, ident).Scan(&cid, &name, &avatar, &hasPhone, &hasEmail)
+	var err error
+	if id, ok := a.idents[ident]; ok {
+		cid, name, avatar = id.contact, id.name, id.avatar
+		hasPhone, hasEmail = phone == "" || id.phones[phone], email == "" || id.emails[email]
+	} else {
+		err = a.lookupIdentity(ident, phone, email, &cid, &name, &avatar, &hasPhone, &hasEmail)
+	}
 	switch {
 	case err == nil:
 	case errors.Is(err, sql.ErrNoRows):
@@ -1033,6 +1212,13 @@ func (a *plApplier) resolveContact(p channel.Party) (plContact, error) {
 			if name == "" {
 				name = p.Name
 			}
+			if avatar == "" {
+				avatar = p.AvatarURL
+			}
+			if id, ok := a.idents[ident]; ok {
+				id.name, id.avatar = name, avatar
+				a.idents[ident] = id
+			}
 		}
 	}
 	if phone != "" && !hasPhone {
@@ -1041,12 +1227,18 @@ func (a *plApplier) resolveContact(p channel.Party) (plContact, error) {
 		} else if ok {
 			a.touch(inbox.EntityContact, cid)
 		}
+		if id, ok := a.idents[ident]; ok {
+			id.phones[phone] = true
+		}
 	}
 	if email != "" && !hasEmail {
 		if ok, err := a.addListValue("contact_emails", "email", cid, email); err != nil {
 			return plContact{}, err
 		} else if ok {
 			a.touch(inbox.EntityContact, cid)
+		}
+		if id, ok := a.idents[ident]; ok {
+			id.emails[email] = true
 		}
 	}
 	return plContact{id: cid, name: name}, nil

@@ -72,6 +72,8 @@ type plFixture struct {
 	ch2 inbox.Channel
 	n   int
 	t0  time.Time
+	// batched: apply through ApplyInboundBatch (prefetching) instead of ApplyInbound.
+	batched bool
 }
 
 func plSetup(t testing.TB, db *DB) *plFixture {
@@ -112,7 +114,12 @@ func (f *plFixture) apply(t *testing.T, ch inbox.Channel, events ...channel.Even
 		t.Fatal(err)
 	}
 	e = es[len(es)-1]
-	res, err := f.db.ApplyInbound(ctx, e, ch, events)
+	var res ApplyResult
+	if f.batched {
+		res, err = f.db.ApplyInboundBatch(ctx, ch, []InboundBatchItem{{Entry: e, Events: events}})
+	} else {
+		res, err = f.db.ApplyInbound(ctx, e, ch, events)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,12 +185,18 @@ func plStatusEv(target, status, reason string) channel.Event {
 
 func TestApplyInbound(t *testing.T) {
 	for name, db := range plBackends(t) {
-		t.Run(name, func(t *testing.T) { plApplyCases(t, db) })
+		t.Run(name, func(t *testing.T) { plApplyCases(t, db, false) })
+		t.Run(name+"/batched", func(t *testing.T) { plApplyCases(t, db, true) })
 	}
 }
 
-func plApplyCases(t *testing.T, db *DB) {
+func plApplyCases(t *testing.T, db *DB, batched bool) {
 	ctx := context.Background()
+	plSetup := func(t testing.TB, db *DB) *plFixture {
+		f := plSetup(t, db)
+		f.batched = batched
+		return f
+	}
 	t.Run("duplicate sequential", func(t *testing.T) {
 		f := plSetup(t, db)
 		r1 := f.apply(t, f.ch, plMsgEv("m1", "111", "hi"))
@@ -423,7 +436,7 @@ func plApplyCases(t *testing.T, db *DB) {
 		c := plMsgEv("p3", "4915112345678", "other ws")
 		c.Sender.Phone = "+4915112345678"
 		other.apply(t, other.ch, c)
-		if n := f.count(t, `SELECT COUNT(DISTINCT contact_id) FROM contact_phones WHERE phone = ?`, "+4915112345678"); n != 2 {
+		if n := f.count(t, `SELECT COUNT(DISTINCT contact_id) FROM contact_phones WHERE phone = ? AND workspace_id IN (?, ?)`, "+4915112345678", f.ws, other.ws); n != 2 {
 			t.Fatalf("%d contacts with the phone, want one per workspace", n)
 		}
 	})
@@ -463,6 +476,40 @@ func plApplyCases(t *testing.T, db *DB) {
 		}
 		if c := f.conv(t, ms[0].Conv); c.Status != inbox.StatusOpen {
 			t.Fatalf("status %s", c.Status)
+		}
+	})
+	t.Run("the open conversation takes the message, not a newer resolved or spam one", func(t *testing.T) {
+		f := plSetup(t, db)
+		f.apply(t, f.ch, plMsgEv("o1", "777", "first"))
+		first := f.messages(t)[0]
+		if _, err := db.UpdateConversation(ctx, f.ws, "", first.Conv, inbox.ConversationPatch{Status: inbox.Some(inbox.StatusResolved)}); err != nil {
+			t.Fatal(err)
+		}
+		var contact string
+		if err := db.rdb.QueryRow(db.d.rebind(`SELECT contact_id FROM conversations WHERE id = ?`), first.Conv).Scan(&contact); err != nil {
+			t.Fatal(err)
+		}
+		second, created, err := db.CreateConversation(ctx, f.ws, contact, f.ch.ID)
+		if err != nil || !created {
+			t.Fatalf("create: %v %v", created, err)
+		}
+		f.apply(t, f.ch, plMsgEv("o2", "777", "to the open one"))
+		ms := f.messages(t)
+		if ms[1].Conv != second.ID {
+			t.Fatalf("message in %s, want the open %s", ms[1].Conv, second.ID)
+		}
+		// Marked spam (the newest closed one): the customer's next message
+		// joins it and stays spam; the older resolved one is not reopened.
+		if _, err := db.UpdateConversation(ctx, f.ws, "", second.ID, inbox.ConversationPatch{Status: inbox.Some(inbox.StatusSpam)}); err != nil {
+			t.Fatal(err)
+		}
+		f.apply(t, f.ch, plMsgEv("o3", "777", "after spam"))
+		ms = f.messages(t)
+		if got := f.conv(t, ms[2].Conv); ms[2].Conv != second.ID || got.Status != inbox.StatusSpam {
+			t.Fatalf("message in %s (%s), want the spam conversation %s", ms[2].Conv, got.Status, second.ID)
+		}
+		if got := f.conv(t, first.Conv); got.Status != inbox.StatusResolved {
+			t.Fatalf("first conversation %s, want still resolved", got.Status)
 		}
 	})
 	t.Run("read watermark", func(t *testing.T) {
