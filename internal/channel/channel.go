@@ -143,6 +143,12 @@ type Event struct {
 	AuthState  string // EventAuth: authorized|unauthorized|pending|...
 	AuthDetail string
 
+	// QueryID is set on an event the provider expects an answer to once it
+	// is handled (Telegram's callback_query id: the user's app shows a
+	// progress indicator on the pressed button until it is answered); the
+	// pipeline calls the adapter's Answerer after applying the event.
+	QueryID string
+
 	Timestamp time.Time       // provider time, UTC; zero = receive time
 	Raw       json.RawMessage // this event's own piece of the payload
 }
@@ -308,6 +314,14 @@ func (r *Registry) Kinds() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Answerer is implemented by adapters whose provider expects an answer to
+// some inbound events (Event.QueryID). Answering is best effort: it is
+// called after the event was applied (again if the webhook is redelivered),
+// and an error is only logged (the provider's query expires on its own).
+type Answerer interface {
+	Answer(ctx context.Context, cfg Config, ev Event) error
 }
 
 // QRAuthorizer is implemented by adapters whose channels are authorized by

@@ -72,6 +72,9 @@ type Ingest struct {
 	// appendedSig is closed (and replaced) after every group commit.
 	appendedSig chan struct{}
 
+	// answering bounds the provider answers (channel.Answerer) in flight.
+	answering chan struct{}
+
 	startOnce sync.Once
 	started   atomic.Bool
 	wg        sync.WaitGroup
@@ -118,6 +121,7 @@ func New(o Options) *Ingest {
 		recheck: true,
 
 		appendedSig: make(chan struct{}),
+		answering:   make(chan struct{}, 8),
 		appends:     make(chan appendReq, 4096),
 		wake:        make(chan struct{}, 1),
 		stopped:     make(chan struct{}),

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,6 +33,23 @@ import (
 // with X-Test-Signature: hex(HMAC-SHA256(secret, body)).
 type testAdapter struct {
 	legacy atomic.Bool // when set, "v2" payloads are not understood (a parser bug)
+
+	mu       sync.Mutex
+	answered []string // query ids answered (channel.Answerer)
+}
+
+// Answer records the answered query (the adapter is a channel.Answerer).
+func (a *testAdapter) Answer(ctx context.Context, cfg channel.Config, ev channel.Event) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.answered = append(a.answered, ev.QueryID)
+	return nil
+}
+
+func (a *testAdapter) answers() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.answered...)
 }
 
 type testEvent struct {
@@ -42,6 +60,7 @@ type testEvent struct {
 	Target string `json:"target"`
 	Status string `json:"status"`
 	Panic  bool   `json:"panic"`
+	Query  string `json:"query"`
 }
 
 func sign(secret string, body []byte) string {
@@ -81,7 +100,7 @@ func (a *testAdapter) Parse(cfg channel.Config, req channel.Request) ([]channel.
 			panic("parser bug")
 		}
 		ev := channel.Event{Type: channel.EventType(e.Type), ExternalID: e.ID, ChatID: e.From, Direction: "inbound", Kind: inbox.KindText,
-			Sender: channel.Party{Identifier: e.From, Name: "User " + e.From}, Text: e.Text, TargetID: e.Target, Status: e.Status}
+			Sender: channel.Party{Identifier: e.From, Name: "User " + e.From}, Text: e.Text, TargetID: e.Target, Status: e.Status, QueryID: e.Query}
 		out = append(out, ev)
 	}
 	return out, nil
@@ -485,5 +504,19 @@ func TestParseFailuresAndReprocess(t *testing.T) {
 	rep, err = e.ing.Reprocess(ctx, e.ch.ID, time.Time{}, false)
 	if err != nil || rep.NewMessages != 0 {
 		t.Fatalf("second reprocess not idempotent: %v %+v", err, rep)
+	}
+}
+
+// TestAnswersProviderQueries: an applied event that expects an answer (a
+// pressed button) is answered through the adapter; others are not.
+func TestAnswersProviderQueries(t *testing.T) {
+	e := newEnv(t, true)
+	e.post(t, payload(testEvent{ID: "q-msg", From: "7", Text: "opt_2", Query: "cbq-1"}, testEvent{ID: "plain", From: "7", Text: "hi"}), true)
+	e.post(t, payload(testEvent{ID: "q-msg-2", From: "8", Text: "opt_1", Query: "cbq-2"}), true)
+	eventually(t, "answers", func() bool { return len(e.adapter.answers()) == 2 })
+	got := e.adapter.answers()
+	sort.Strings(got)
+	if got[0] != "cbq-1" || got[1] != "cbq-2" {
+		t.Fatalf("answered %v", got)
 	}
 }

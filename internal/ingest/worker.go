@@ -196,6 +196,9 @@ func (in *Ingest) processBatch(ctx context.Context, entries []store.InboundEntry
 			}
 			n, _, err := in.db.ApplyInboundBatchUntil(ctx, res.Channel, batch, stop)
 			if err == nil {
+				for _, it := range batch[:n] {
+					in.answer(ctx, res, it.Events)
+				}
 				if in.m.Processed != nil {
 					events := 0
 					for _, it := range batch[:n] {
@@ -254,6 +257,7 @@ func (in *Ingest) processEntry(ctx context.Context, e store.InboundEntry) error 
 		_, err = in.db.ApplyInbound(ctx, e, res.Channel, events)
 	}
 	if err == nil {
+		in.answer(ctx, res, events)
 		if in.m.Processed != nil {
 			in.m.Processed(res.Channel.Kind, len(events))
 		}
@@ -280,6 +284,37 @@ func (in *Ingest) processEntry(ctx context.Context, e store.InboundEntry) error 
 		return nil // move on: the entry is kept (state failed) for reprocess
 	}
 	return err
+}
+
+// answer tells the provider, in the background, that the applied events
+// that expect an answer (Telegram callback queries) were handled. It is best
+// effort: a failure is logged at debug level (a redelivered webhook is
+// answered again and refused; the provider's query expires on its own).
+func (in *Ingest) answer(ctx context.Context, res Resolved, events []channel.Event) {
+	an, ok := res.Adapter.(channel.Answerer)
+	if !ok {
+		return
+	}
+	for _, ev := range events {
+		if ev.QueryID == "" {
+			continue
+		}
+		in.wg.Add(1)
+		go func() {
+			defer in.wg.Done()
+			select {
+			case in.answering <- struct{}{}:
+				defer func() { <-in.answering }()
+			case <-ctx.Done():
+				return
+			}
+			actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if err := an.Answer(actx, res.Config, ev); err != nil && ctx.Err() == nil {
+				in.log.Debug("ingest: answer the provider's query", "channel", res.Channel.ID, "kind", res.Channel.Kind, "err", err)
+			}
+		}()
+	}
 }
 
 // backoff is the wait before processing attempt n+1: 1s doubling, capped at 5 min, with jitter.

@@ -318,5 +318,6 @@ func callbackEvent(q *callbackQuery, updateID int64, raw json.RawMessage) channe
 	ev.Content, _ = json.Marshal(map[string]string{
 		"type": "button_reply", "id": q.Data, "title": q.Data, "callback_query_id": q.ID,
 	})
+	ev.QueryID = q.ID
 	return ev
 }

@@ -327,6 +327,19 @@ func SplitText(s string, max int) []string {
 	return parts
 }
 
+// Answer answers a callback query (a pressed inline button): Telegram
+// clients show a progress indicator on the button until it is answered.
+func (a *Adapter) Answer(ctx context.Context, cfg channel.Config, ev channel.Event) error {
+	if ev.QueryID == "" {
+		return nil
+	}
+	c, err := newClient(cfg)
+	if err != nil {
+		return err
+	}
+	return c.call(ctx, "answerCallbackQuery", map[string]any{"callback_query_id": ev.QueryID}, nil)
+}
+
 // FetchMedia resolves a file_id with getFile and downloads it. Errors never contain the token.
 func (a *Adapter) FetchMedia(ctx context.Context, cfg channel.Config, ref string) (io.ReadCloser, string, error) {
 	c, err := newClient(cfg)

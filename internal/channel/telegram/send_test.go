@@ -259,3 +259,33 @@ func TestDeliverAuthenticatesAndRetries(t *testing.T) {
 		t.Fatal("wrong secret must fail")
 	}
 }
+
+// TestAnswerCallbackQuery: a pressed inline button, parsed from the update
+// as the Bot API documents it, is answered with answerCallbackQuery.
+func TestAnswerCallbackQuery(t *testing.T) {
+	sim, c := simCfg(t)
+	body := `{"update_id":21,"callback_query":{"id":"4382bfdwdsb323b2d9","from":{"id":4242,"is_bot":false,"first_name":"Li"},` +
+		`"message":{"message_id":40,"date":1,"chat":{"id":4242,"type":"private"},"text":"pick"},"chat_instance":"-1","data":"opt_2"}}`
+	evs, err := New().Parse(c, channel.Request{Method: "POST", Body: []byte(body)})
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("parse: %v %+v", err, evs)
+	}
+	if evs[0].QueryID != "4382bfdwdsb323b2d9" {
+		t.Fatalf("query id %q", evs[0].QueryID)
+	}
+	if err := New().Answer(context.Background(), c, evs[0]); err != nil {
+		t.Fatal(err)
+	}
+	calls := sim.Calls("answerCallbackQuery")
+	if len(calls) != 1 || calls[0].Params["callback_query_id"] != "4382bfdwdsb323b2d9" {
+		t.Fatalf("calls %+v", calls)
+	}
+	// An ordinary message has nothing to answer.
+	if err := New().Answer(context.Background(), c, channel.Event{Type: channel.EventMessage}); err != nil || len(sim.Calls("answerCallbackQuery")) != 1 {
+		t.Fatalf("answered a plain message: %v", err)
+	}
+	// The provider's refusal comes back as an error.
+	if err := New().Answer(context.Background(), c, channel.Event{QueryID: " "}); err == nil {
+		t.Fatal("refused answer reported no error")
+	}
+}

@@ -33,6 +33,7 @@ const SecretHeader = "X-Telegram-Bot-Api-Secret-Token"
 type Adapter struct{}
 
 var _ channel.Adapter = (*Adapter)(nil)
+var _ channel.Answerer = (*Adapter)(nil)
 
 // New returns the Telegram adapter.
 func New() *Adapter { return &Adapter{} }

@@ -210,7 +210,14 @@ func (s *Server) dispatch(w http.ResponseWriter, method string, p map[string]any
 	case "getMe":
 		writeJSON(w, 200, map[string]any{"ok": true, "result": s.bot()})
 		return
-	case "setWebhook", "deleteWebhook", "answerCallbackQuery":
+	case "answerCallbackQuery":
+		if strings.TrimSpace(str(p["callback_query_id"])) == "" {
+			apiErr(w, 400, "Bad Request: query is too old and response timeout expired or query ID is invalid", nil)
+			return
+		}
+		writeJSON(w, 200, map[string]any{"ok": true, "result": true})
+		return
+	case "setWebhook", "deleteWebhook":
 		writeJSON(w, 200, map[string]any{"ok": true, "result": true})
 		return
 	case "getFile":
