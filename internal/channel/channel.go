@@ -324,6 +324,16 @@ type Answerer interface {
 	Answer(ctx context.Context, cfg Config, ev Event) error
 }
 
+// ChatDirectory is implemented by adapters whose webhooks do not carry a
+// group's title (Wappi): the pipeline asks the provider's chat list for the
+// group chats it saw without one.
+type ChatDirectory interface {
+	// GroupInfo returns an EventGroupInfo (ChatID, GroupTitle, GroupAvatar)
+	// for each of the wanted group chat ids (as Parse reports them) that the
+	// provider lists; the others are left out.
+	GroupInfo(ctx context.Context, cfg Config, chatIDs []string) ([]Event, error)
+}
+
 // QRAuthorizer is implemented by adapters whose channels are authorized by
 // scanning a QR code with the phone (Wappi WhatsApp and MAX profiles).
 type QRAuthorizer interface {

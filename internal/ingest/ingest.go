@@ -74,6 +74,9 @@ type Ingest struct {
 
 	// answering bounds the provider answers (channel.Answerer) in flight.
 	answering chan struct{}
+	// group title lookups (channel.ChatDirectory)
+	groupMu sync.Mutex
+	groups  groupLookups
 
 	startOnce sync.Once
 	started   atomic.Bool
@@ -122,6 +125,7 @@ func New(o Options) *Ingest {
 
 		appendedSig: make(chan struct{}),
 		answering:   make(chan struct{}, 8),
+		groups:      groupLookups{tried: map[string]time.Time{}, want: map[string]map[string]bool{}, running: map[string]bool{}},
 		appends:     make(chan appendReq, 4096),
 		wake:        make(chan struct{}, 1),
 		stopped:     make(chan struct{}),

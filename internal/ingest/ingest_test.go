@@ -35,7 +35,23 @@ type testAdapter struct {
 	legacy atomic.Bool // when set, "v2" payloads are not understood (a parser bug)
 
 	mu       sync.Mutex
-	answered []string // query ids answered (channel.Answerer)
+	answered []string          // query ids answered (channel.Answerer)
+	titles   map[string]string // group chat → title, listed by GroupInfo (channel.ChatDirectory)
+	lookups  [][]string        // GroupInfo calls
+}
+
+// GroupInfo lists the titles of the wanted groups it knows.
+func (a *testAdapter) GroupInfo(ctx context.Context, cfg channel.Config, chatIDs []string) ([]channel.Event, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.lookups = append(a.lookups, append([]string(nil), chatIDs...))
+	var out []channel.Event
+	for _, id := range chatIDs {
+		if t, ok := a.titles[id]; ok {
+			out = append(out, channel.Event{Type: channel.EventGroupInfo, ChatID: id, IsGroup: true, GroupTitle: t})
+		}
+	}
+	return out, nil
 }
 
 // Answer records the answered query (the adapter is a channel.Answerer).
@@ -61,6 +77,7 @@ type testEvent struct {
 	Status string `json:"status"`
 	Panic  bool   `json:"panic"`
 	Query  string `json:"query"`
+	Group  string `json:"group"` // a group chat id: the message is from a member of it
 }
 
 func sign(secret string, body []byte) string {
@@ -101,6 +118,9 @@ func (a *testAdapter) Parse(cfg channel.Config, req channel.Request) ([]channel.
 		}
 		ev := channel.Event{Type: channel.EventType(e.Type), ExternalID: e.ID, ChatID: e.From, Direction: "inbound", Kind: inbox.KindText,
 			Sender: channel.Party{Identifier: e.From, Name: "User " + e.From}, Text: e.Text, TargetID: e.Target, Status: e.Status, QueryID: e.Query}
+		if e.Group != "" {
+			ev.ChatID, ev.IsGroup = e.Group, true
+		}
 		out = append(out, ev)
 	}
 	return out, nil
@@ -518,5 +538,50 @@ func TestAnswersProviderQueries(t *testing.T) {
 	sort.Strings(got)
 	if got[0] != "cbq-1" || got[1] != "cbq-2" {
 		t.Fatalf("answered %v", got)
+	}
+}
+
+// TestGroupTitlesFromTheChatDirectory: group messages that carry no title
+// (Wappi) get it from the provider's chat list, looked up once per group.
+func TestGroupTitlesFromTheChatDirectory(t *testing.T) {
+	e := newEnv(t, true)
+	e.adapter.mu.Lock()
+	e.adapter.titles = map[string]string{"g-ops": "Ops team"}
+	e.adapter.mu.Unlock()
+	for i := range 3 {
+		e.post(t, payload(testEvent{ID: fmt.Sprint("gm", i), From: fmt.Sprint("member", i), Group: "g-ops", Text: "hi"}), true)
+	}
+	e.post(t, payload(testEvent{ID: "gx", From: "m9", Group: "g-unlisted", Text: "hi"}), true)
+	eventually(t, "the group title", func() bool {
+		cs, err := e.db.ListConversations(context.Background(), e.ws, inbox.ConversationFilter{View: inbox.ViewAll, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cs.Items {
+			if c.IsGroup && c.Title == "Ops team" {
+				return true
+			}
+		}
+		return false
+	})
+	eventually(t, "all done", e.allDone(t, 4))
+	asked := func() map[string]int {
+		e.adapter.mu.Lock()
+		defer e.adapter.mu.Unlock()
+		n := map[string]int{}
+		for _, l := range e.adapter.lookups {
+			for _, id := range l {
+				n[id]++
+			}
+		}
+		return n
+	}
+	eventually(t, "both groups looked up", func() bool { return len(asked()) == 2 })
+	// More messages of the same groups within the hour: no new lookups.
+	e.post(t, payload(testEvent{ID: "gm9", From: "member9", Group: "g-ops", Text: "again"}), true)
+	eventually(t, "all done", e.allDone(t, 5))
+	e.stop() // waits for background lookups
+	if n := asked(); n["g-ops"] != 1 || n["g-unlisted"] != 1 || len(n) != 2 {
+		t.Fatalf("lookups %v: want each group once", e.adapter.lookups)
 	}
 }

@@ -198,6 +198,7 @@ func (in *Ingest) processBatch(ctx context.Context, entries []store.InboundEntry
 			if err == nil {
 				for _, it := range batch[:n] {
 					in.answer(ctx, res, it.Events)
+					in.lookupGroups(ctx, res, it.Events)
 				}
 				if in.m.Processed != nil {
 					events := 0
@@ -258,6 +259,7 @@ func (in *Ingest) processEntry(ctx context.Context, e store.InboundEntry) error 
 	}
 	if err == nil {
 		in.answer(ctx, res, events)
+		in.lookupGroups(ctx, res, events)
 		if in.m.Processed != nil {
 			in.m.Processed(res.Channel.Kind, len(events))
 		}

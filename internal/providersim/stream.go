@@ -171,6 +171,12 @@ func (st *Stream) newGroup(c *simChan) *chatState {
 	default:
 		g.id = "-100" + digits(st.rng, 10)
 	}
+	if c.reg.Kind == KindWappi {
+		// Wappi webhooks carry no group title: it is in the chat list.
+		if ws := st.srv.Wappi(c.reg.Secrets["api_token"]); ws != nil {
+			ws.AddChat(c.reg.str("profile_id"), wappisim.Chat{ID: g.id, Name: g.title, Group: true})
+		}
+	}
 	return g
 }
 

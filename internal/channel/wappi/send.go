@@ -35,6 +35,7 @@ type apiResp struct {
 	Base64     string     `json:"base64"`
 	AppStatus  flexString `json:"app_status"`
 	Authorized flexString `json:"authorized"`
+	Raw        []byte     `json:"-"` // the whole answer
 }
 
 type client struct {
@@ -103,6 +104,7 @@ func (c *client) do(ctx context.Context, method, path string, extra url.Values, 
 	var r apiResp
 	jsonErr := json.Unmarshal(data, &r)
 	if resp.StatusCode/100 == 2 && jsonErr == nil && strings.ToLower(string(r.Status)) != "error" {
+		r.Raw = data
 		return r, nil
 	}
 	se := &channel.SendError{HTTPStatus: resp.StatusCode, Code: strconv.Itoa(resp.StatusCode), Reason: string(r.Detail)}
@@ -372,4 +374,78 @@ func (a *Adapter) SetWebhook(ctx context.Context, cfg channel.Config, webhookURL
 	}
 	_, err = c.do(ctx, http.MethodPost, "/webhook/url/set", q, nil)
 	return err
+}
+
+// GroupInfo finds group titles, which Wappi webhooks do not carry, in the
+// profile's chat list: GET {p}/sync/chats/get?limit=&offset=&show_all=true,
+// page by page until every wanted chat is found (at most groupPages pages).
+// The answer's shape, {"dialogs":[{"id","name"|"title", "group":{"Name"|
+// "Subject"}}],"total_count"}, is ASSUMED from open-source integrations.
+func (a *Adapter) GroupInfo(ctx context.Context, cfg channel.Config, chatIDs []string) ([]channel.Event, error) {
+	c, err := newClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	net := network(cfg)
+	want := map[string]bool{}
+	for _, id := range chatIDs {
+		want[id] = true
+	}
+	var out []channel.Event
+	for page := 0; page < groupPages && len(want) > 0; page++ {
+		r, err := c.do(ctx, http.MethodGet, "/sync/chats/get", url.Values{
+			"limit": {strconv.Itoa(groupPageSize)}, "offset": {strconv.Itoa(page * groupPageSize)}, "show_all": {"true"}}, nil)
+		if err != nil {
+			return out, err
+		}
+		var d struct {
+			Dialogs []struct {
+				ID    flexString `json:"id"`
+				Name  string     `json:"name"`
+				Title string     `json:"title"`
+				Group *struct {
+					Name    string `json:"Name"`
+					Subject string `json:"Subject"`
+				} `json:"group"`
+				Thumbnail string `json:"thumbnail"`
+			} `json:"dialogs"`
+		}
+		if err := json.Unmarshal(r.Raw, &d); err != nil {
+			return out, &channel.SendError{Code: "bad_response", Reason: "unexpected wappi chat list: " + err.Error()}
+		}
+		for _, dl := range d.Dialogs {
+			id := canonChat(net, string(dl.ID))
+			if !want[id] {
+				continue
+			}
+			title := firstNonEmpty(dl.Name, dl.Title)
+			if dl.Group != nil {
+				title = firstNonEmpty(title, dl.Group.Name, dl.Group.Subject)
+			}
+			if title == "" {
+				continue
+			}
+			delete(want, id)
+			out = append(out, channel.Event{Type: channel.EventGroupInfo, ChatID: id, IsGroup: true, GroupTitle: strings.TrimSpace(title), GroupAvatar: dl.Thumbnail})
+		}
+		if len(d.Dialogs) < groupPageSize {
+			break
+		}
+	}
+	return out, nil
+}
+
+// The chat list is read groupPageSize chats at a time, at most groupPages pages.
+const (
+	groupPageSize = 100
+	groupPages    = 10
+)
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if strings.TrimSpace(v) != "" {
+			return v
+		}
+	}
+	return ""
 }

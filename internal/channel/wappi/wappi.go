@@ -36,6 +36,7 @@ const (
 type Adapter struct{}
 
 var _ channel.Adapter = (*Adapter)(nil)
+var _ channel.ChatDirectory = (*Adapter)(nil)
 
 // New returns the Wappi adapter.
 func New() *Adapter { return &Adapter{} }

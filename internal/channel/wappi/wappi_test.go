@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -552,5 +554,37 @@ func TestParseSystemTypes(t *testing.T) {
 {"wh_type":"incoming_message","id":"N2","type":"gp2","body":"","from":"15551112222@c.us","chatId":"120363012345678901@g.us","time":2}]}`)
 	if len(evs) != 1 || evs[0].Type != channel.EventGroupInfo || evs[0].ChatID != "120363012345678901@g.us" || evs[0].GroupTitle != "" {
 		t.Fatalf("%+v", evs)
+	}
+}
+
+// TestGroupInfo: group titles (not in webhooks) are found in the profile's
+// chat list, page by page, under the chat ids Parse reports.
+func TestGroupInfo(t *testing.T) {
+	e, c := newSim(t, NetWhatsApp)
+	for i := range 150 { // two pages
+		e.sim.AddChat(profile, wappisim.Chat{ID: fmt.Sprintf("1555%07d@c.us", i), Name: fmt.Sprint("Person ", i)})
+	}
+	e.sim.AddChat(profile, wappisim.Chat{ID: "120363000000000001@g.us", Name: "Ops team", Group: true})
+	// The chat id as a webhook carries it, parsed.
+	evs, err := New().Parse(c, channel.Request{Body: []byte(`{"messages":[{"wh_type":"incoming_message","profile_id":"` + profile +
+		`","id":"3EB0AA","type":"chat","body":"hi","from":"15550002222@c.us","chatId":"120363000000000001@g.us","senderName":"Tom","time":1700000000}]}`)})
+	if err != nil || len(evs) != 1 || !evs[0].IsGroup || evs[0].GroupTitle != "" {
+		t.Fatalf("parse: %v %+v", err, evs)
+	}
+	got, err := New().GroupInfo(context.Background(), c, []string{evs[0].ChatID, "120363999999999999@g.us"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Type != channel.EventGroupInfo || got[0].ChatID != evs[0].ChatID || got[0].GroupTitle != "Ops team" || !got[0].IsGroup {
+		t.Fatalf("group info %+v", got)
+	}
+	calls := e.sim.Calls("/sync/chats/get")
+	if len(calls) != 2 || url.Values(calls[1].Query).Get("offset") != "100" || calls[0].Prefix != "/api" {
+		t.Fatalf("chat list calls %+v", calls)
+	}
+	// A refused token is an error.
+	c.AccountSecrets = map[string]string{"api_token": "wrong"}
+	if _, err := New().GroupInfo(context.Background(), c, []string{evs[0].ChatID}); err == nil {
+		t.Fatal("wrong token accepted")
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"image/color"
 	"image/png"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -69,6 +70,7 @@ type Server struct {
 	requests   []Request
 	files      map[string]File // by message id
 	links      map[string]string
+	chats      map[string][]Chat // by profile id, in listing order
 	failN      int
 	failStatus int
 	seq        int64
@@ -80,8 +82,22 @@ type Server struct {
 // New returns a fake account with the given api token.
 func New(token string) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{token: token, profiles: map[string]*Profile{}, files: map[string]File{}, links: map[string]string{},
+	return &Server{token: token, profiles: map[string]*Profile{}, files: map[string]File{}, links: map[string]string{}, chats: map[string][]Chat{},
 		ctx: ctx, cancel: cancel}
+}
+
+// Chat is one entry of a profile's chat list (sync/chats/get).
+type Chat struct {
+	ID    string // as the webhooks carry it, e.g. "120363…@g.us"
+	Name  string
+	Group bool
+}
+
+// AddChat lists a chat (a group's title is only found there: webhooks do not carry it).
+func (s *Server) AddChat(profileID string, c Chat) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.chats[profileID] = append(s.chats[profileID], c)
 }
 
 // SetBaseURL tells the fake its own URL (used in file_link answers).
@@ -303,6 +319,28 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, p Profile, path s
 			return
 		}
 		writeJSON(w, 200, map[string]any{"status": "done", "qrCode": img})
+		return
+	case "/sync/chats/get":
+		q := r.URL.Query()
+		limit, _ := strconv.Atoi(q.Get("limit"))
+		if limit <= 0 {
+			limit = 100
+		}
+		offset, _ := strconv.Atoi(q.Get("offset"))
+		s.mu.Lock()
+		all := append([]Chat(nil), s.chats[p.ID]...)
+		s.mu.Unlock()
+		dialogs := []map[string]any{}
+		for i := offset; i < len(all) && i < offset+limit; i++ {
+			c := all[i]
+			d := map[string]any{"id": c.ID, "name": c.Name, "type": "user"}
+			if c.Group {
+				d["type"] = "group"
+				d["group"] = map[string]any{"Name": c.Name, "Participants": []any{}}
+			}
+			dialogs = append(dialogs, d)
+		}
+		writeJSON(w, 200, map[string]any{"status": "done", "dialogs": dialogs, "total_count": len(all)})
 		return
 	case "/webhook/url/set":
 		u := r.URL.Query().Get("url")
