@@ -512,13 +512,13 @@ func (a *plApplier) prefetch(items []InboundBatchItem) error {
 		}
 	}
 	for start := 0; start < len(exts); start += plInChunk {
-		ph, args := plInList(exts[start:min(start+plInChunk, len(exts))])
+		ph, args := a.t.d.inList(exts[start:min(start+plInChunk, len(exts))])
 		all := append([]any{a.ws, a.ch.ID}, args...)
 		all = append(all, a.ws, a.ch.ID)
 		all = append(all, args...)
 		// (external_id <> '' lets the partial index messages_external serve.)
-		rows, err := a.t.query(`SELECT external_id FROM messages WHERE workspace_id = ? AND channel_id = ? AND external_id IN (`+ph+`) AND external_id <> ''
-			UNION ALL SELECT external_id FROM message_external_ids WHERE workspace_id = ? AND channel_id = ? AND external_id IN (`+ph+`)`, all...)
+		rows, err := a.t.query(`SELECT external_id FROM messages WHERE workspace_id = ? AND channel_id = ? AND external_id `+ph+` AND external_id <> ''
+			UNION ALL SELECT external_id FROM message_external_ids WHERE workspace_id = ? AND channel_id = ? AND external_id `+ph, all...)
 		if err != nil {
 			return err
 		}
@@ -533,9 +533,9 @@ func (a *plApplier) prefetch(items []InboundBatchItem) error {
 	var contacts []string
 	byContact := map[string][]string{} // contact → identifiers
 	for start := 0; start < len(idents); start += plInChunk {
-		ph, args := plInList(idents[start:min(start+plInChunk, len(idents))])
+		ph, args := a.t.d.inList(idents[start:min(start+plInChunk, len(idents))])
 		rows, err := a.t.query(`SELECT i.identifier, i.contact_id, c.name, c.avatar_url FROM contact_identities i JOIN contacts c ON c.id = i.contact_id
-			WHERE i.workspace_id = ? AND i.channel_id = ? AND i.identifier IN (`+ph+`)`, append([]any{a.ws, a.ch.ID}, args...)...)
+			WHERE i.workspace_id = ? AND i.channel_id = ? AND i.identifier `+ph, append([]any{a.ws, a.ch.ID}, args...)...)
 		if err != nil {
 			return err
 		}
@@ -559,9 +559,9 @@ func (a *plApplier) prefetch(items []InboundBatchItem) error {
 		}
 	}
 	for start := 0; start < len(contacts); start += plInChunk {
-		ph, args := plInList(contacts[start:min(start+plInChunk, len(contacts))])
-		rows, err := a.t.query(`SELECT contact_id, 'p', phone FROM contact_phones WHERE contact_id IN (`+ph+`)
-			UNION ALL SELECT contact_id, 'e', email FROM contact_emails WHERE contact_id IN (`+ph+`)`, append(args, args...)...)
+		ph, args := a.t.d.inList(contacts[start:min(start+plInChunk, len(contacts))])
+		rows, err := a.t.query(`SELECT contact_id, 'p', phone FROM contact_phones WHERE contact_id `+ph+`
+			UNION ALL SELECT contact_id, 'e', email FROM contact_emails WHERE contact_id `+ph, append(args, args...)...)
 		if err != nil {
 			return err
 		}
@@ -589,7 +589,7 @@ func (a *plApplier) prefetch(items []InboundBatchItem) error {
 		// By contact only (a contact has few conversations): with the
 		// channel in the condition SQLite walks the channel's index.
 		rows, err = a.t.query(`SELECT contact_id, id, status, last_activity_at, channel_id, is_group FROM conversations
-			WHERE contact_id IN (`+ph+`)`, args...)
+			WHERE contact_id `+ph, args...)
 		if err != nil {
 			return err
 		}
@@ -627,13 +627,17 @@ func (a *plApplier) prefetch(items []InboundBatchItem) error {
 	return nil
 }
 
-// plInChunk bounds the ids of one IN (…) list; shorter lists are padded to a
-// power of two so that few statement texts exist (each is cached prepared).
+// plInChunk bounds the ids of one list condition (see inList).
 const plInChunk = 256
 
-// plInList returns the placeholders and arguments of an IN list of ids,
-// padded to a power of two by repeating the last id.
-func plInList(ids []string) (string, []any) {
+// inList returns the condition on a list of ids (to follow a column) and its
+// arguments: "= ANY(?)" with one array on PostgreSQL (one statement text and
+// one plan whatever the length), "IN (?, …)" on SQLite, padded to a power of
+// two by repeating the last id (few statement texts, each cached prepared).
+func (d dialect) inList(ids []string) (string, []any) {
+	if d.name == "postgres" {
+		return "= ANY(?)", []any{ids}
+	}
 	n := 1
 	for n < len(ids) {
 		n *= 2
@@ -642,7 +646,7 @@ func plInList(ids []string) (string, []any) {
 	for i := range args {
 		args[i] = ids[min(i, len(ids)-1)]
 	}
-	return placeholders(n), args
+	return "IN (" + placeholders(n) + ")", args
 }
 
 // prefetchPending finds in one query which of the batch's external ids have
@@ -660,8 +664,8 @@ func (a *plApplier) prefetchPending(items []InboundBatchItem) error {
 		}
 	}
 	for start := 0; start < len(ids); start += plInChunk {
-		ph, args := plInList(ids[start:min(start+plInChunk, len(ids))])
-		rows, err := a.t.query(`SELECT DISTINCT target_external_id FROM pending_events WHERE channel_id = ? AND target_external_id IN (`+ph+`)`,
+		ph, args := a.t.d.inList(ids[start:min(start+plInChunk, len(ids))])
+		rows, err := a.t.query(`SELECT DISTINCT target_external_id FROM pending_events WHERE channel_id = ? AND target_external_id `+ph,
 			append([]any{a.ch.ID}, args...)...)
 		if err != nil {
 			return err
@@ -738,8 +742,8 @@ func (a *plApplier) entry(entry InboundEntry, events []channel.Event) error {
 // markDone marks the applied entries done, a chunk of ids per statement.
 func (a *plApplier) markDone() error {
 	for start := 0; start < len(a.done); start += plInChunk {
-		ph, args := plInList(a.done[start:min(start+plInChunk, len(a.done))])
-		if _, err := a.t.exec(`UPDATE inbound_log SET state = ?, processed_at = ?, error = '' WHERE id IN (`+ph+`)`,
+		ph, args := a.t.d.inList(a.done[start:min(start+plInChunk, len(a.done))])
+		if _, err := a.t.exec(`UPDATE inbound_log SET state = ?, processed_at = ?, error = '' WHERE id `+ph,
 			append([]any{InboundDone, ts(a.t.now)}, args...)...); err != nil {
 			return err
 		}
