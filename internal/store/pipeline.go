@@ -132,6 +132,44 @@ func (db *DB) ClaimInboundChannels(ctx context.Context, owner string, lease time
 	err = db.write(ctx, func(t *tx) error {
 		now := ts(t.now)
 		until := ts(t.now.Add(lease))
+		if t.d.name == "postgres" {
+			// Several nodes claim at once: lock the expired leases with
+			// SKIP LOCKED, so a node passes over the channels another node
+			// is claiming instead of waiting for its transaction.
+			rows, err := t.query(`SELECT channel_id FROM inbound_leases WHERE channel_id = ANY(?) AND locked_until < ? FOR UPDATE SKIP LOCKED`, cands, now)
+			if err != nil {
+				return err
+			}
+			free, err := collectStrings(rows)
+			if err != nil {
+				return err
+			}
+			rows, err = t.query(`SELECT channel_id FROM inbound_leases WHERE channel_id = ANY(?)`, cands)
+			if err != nil {
+				return err
+			}
+			leased, err := collectStrings(rows)
+			if err != nil {
+				return err
+			}
+			take := map[string]bool{}
+			for _, ch := range cands {
+				take[ch] = true // no lease row yet: the insert below decides
+			}
+			for _, ch := range leased {
+				take[ch] = false
+			}
+			for _, ch := range free {
+				take[ch] = true
+			}
+			kept := cands[:0:0]
+			for _, ch := range cands {
+				if take[ch] {
+					kept = append(kept, ch)
+				}
+			}
+			cands = kept
+		}
 		for _, ch := range cands {
 			var got string
 			err := t.queryRow(`INSERT INTO inbound_leases (channel_id, owner, locked_until) VALUES (?, ?, ?)
