@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/coder/websocket"
 	"github.com/parleyhq/parley/internal/inbox"
@@ -131,14 +130,17 @@ func originAllowed(r *http.Request, allowed []string) bool {
 	return false
 }
 
-// conn is one WebSocket client.
+// conn is one WebSocket client. Between events it costs one goroutine (the
+// reader) and small buffers; see writer.go for the write side.
 type conn struct {
-	h   *Hub
-	ws  *websocket.Conn
-	p   Principal
-	wss *wsState
+	h     *Hub
+	ws    *websocket.Conn
+	nc    *netConn
+	p     Principal
+	admin bool // owner or admin: may see admin-only entities
+	wss   *wsState
 
-	q *sendQueue // changes, signals, pongs: bounded, allocated as used
+	q sendQueue // changes, signals, pongs: bounded, allocated as used
 
 	// guarded by wss.mu
 	live   bool
@@ -148,107 +150,194 @@ type conn struct {
 	viewing string
 	typing  map[string]struct{}
 
-	ctx      context.Context // cancelled when the connection ends (ChangeSource calls)
-	cancel   context.CancelFunc
+	// guarded by h.mu
+	slot int // heartbeat slot
+
 	killOnce sync.Once
-	killed   chan struct{}
 	dead     atomic.Bool
+	broken   atomic.Bool          // a write failed midway: no close handshake is possible
 	code     websocket.StatusCode // 0: drop without handshake
 	reason   string
-	final    string // frame written before the close frame
-	pinging  atomic.Bool
+	final    string        // frame written before the close frame
+	finished chan struct{} // closed once the connection is closed
+	serving  atomic.Bool   // set once the hello and the replay are written
+	pingAt   atomic.Int64  // hub clock of the last ping sent (0: none)
+	pongAt   atomic.Int64  // hub clock of the last pong received
+
+	replayMu     sync.Mutex
+	replayCancel context.CancelFunc // cancels the replay's change log reads
+}
+
+func isAdminRole(role string) bool {
+	return role == string(inbox.RoleOwner) || role == string(inbox.RoleAdmin)
 }
 
 func (c *conn) kill(code websocket.StatusCode, reason string) { c.killWith(code, reason, "") }
 
 func (c *conn) slowConsumer() {
-	if c.dead.Swap(true) {
+	if c.dead.Load() {
 		return
 	}
 	c.h.log.Info("realtime: slow consumer disconnected", "ws", c.p.WorkspaceID, "user", c.p.UserID)
-	c.h.slow.Add(1)
-	c.kill(CloseSlowConsumer, ReasonSlowConsumer)
+	c.killWith(CloseSlowConsumer, ReasonSlowConsumer, "")
 }
 
+// killWith ends the connection: the writer that owns it (or a new goroutine
+// when none does) writes final, then closes with code.
 func (c *conn) killWith(code websocket.StatusCode, reason, final string) {
 	c.killOnce.Do(func() {
 		c.code, c.reason, c.final = code, reason, final
+		if code == CloseSlowConsumer {
+			c.h.slow.Add(1)
+		}
 		c.dead.Store(true)
-		close(c.killed)
-		c.cancel()
+		c.replayMu.Lock()
+		if c.replayCancel != nil {
+			c.replayCancel()
+		}
+		c.replayMu.Unlock()
+		q := &c.q
+		q.mu.Lock()
+		q.dead = true
+		idle := !q.owned
+		q.owned = true
+		q.mu.Unlock()
+		if idle {
+			go c.finish()
+		}
 	})
 }
 
 // resync tells the client its cursor is unusable and closes the connection.
 func (c *conn) resync() { c.killWith(CloseResync, ReasonResync, resyncFrame) }
 
-func (c *conn) enqueue(f []byte) {
-	if c.dead.Load() {
+// enqueue queues frames for c, in order. frames may be shared with other
+// connections and must not be modified afterwards. A connection whose queue
+// would overflow is closed as a slow consumer.
+func (c *conn) enqueue(frames [][]byte) {
+	if len(frames) == 0 {
 		return
 	}
-	if !c.q.push(f) {
-		c.slowConsumer()
-	}
-}
-
-func (c *conn) enqueueSig(f []byte) { c.enqueue(f) }
-
-// sendQueue is a connection's bounded FIFO of frames. Unlike a buffered
-// channel it only holds memory for the frames it holds.
-type sendQueue struct {
-	mu     sync.Mutex
-	items  [][]byte
-	max    int
-	notify chan struct{} // signalled when items become non-empty
-}
-
-func newSendQueue(max int) *sendQueue {
-	return &sendQueue{max: max, notify: make(chan struct{}, 1)}
-}
-
-func (q *sendQueue) push(f []byte) bool {
+	q := &c.q
 	q.mu.Lock()
-	if len(q.items) >= q.max {
+	if q.dead {
 		q.mu.Unlock()
-		return false
+		return
 	}
-	q.items = append(q.items, f)
+	if len(q.items)+len(frames) > q.max {
+		q.mu.Unlock()
+		c.slowConsumer()
+		return
+	}
+	if len(q.items) == 0 {
+		q.items = frames[:len(frames):len(frames)] // appending copies: the shared array is never written
+	} else {
+		q.items = append(q.items, frames...)
+	}
+	c.h.queued.Add(int64(len(frames)))
+	idle := !q.owned
+	q.owned = true
 	q.mu.Unlock()
-	select {
-	case q.notify <- struct{}{}:
-	default:
+	if idle {
+		c.h.pool.add(c)
 	}
-	return true
 }
 
-// take removes and returns every queued frame.
-func (q *sendQueue) take(buf [][]byte) [][]byte {
+// take removes a batch of frames from the queue of c (its owner only).
+// dead reports that c was killed: the owner must finish it.
+func (c *conn) take() (frames [][]byte, dead bool) {
+	q := &c.q
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	buf = append(buf[:0], q.items...)
-	clear(q.items)
-	q.items = q.items[:0]
-	if cap(q.items) > 64 {
-		q.items = nil // give back a burst's memory
+	if q.dead {
+		return nil, true
 	}
-	return buf
+	n, size := 0, 0
+	for n < len(q.items) && (n == 0 || size < maxBatchBytes) {
+		size += len(q.items[n])
+		n++
+	}
+	frames = q.items[:n:n]
+	if n == len(q.items) {
+		q.items = nil
+	} else {
+		q.items = q.items[n:]
+	}
+	c.h.queued.Add(-int64(n))
+	return frames, false
 }
 
-func (q *sendQueue) free() int {
+// free is how many more frames the queue takes.
+func (c *conn) free() int {
+	c.q.mu.Lock()
+	defer c.q.mu.Unlock()
+	return c.q.max - len(c.q.items)
+}
+
+// releaseWrite gives up the write side of c after a turn: it stays owned
+// (and is scheduled again) while frames are queued or it must be finished.
+func (c *conn) releaseWrite() {
+	q := &c.q
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.max - len(q.items)
+	if len(q.items) == 0 && !q.dead {
+		q.owned = false
+		q.mu.Unlock()
+		return
+	}
+	q.mu.Unlock()
+	c.h.pool.add(c)
 }
 
-func (c *conn) write(f []byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), c.h.opts.WriteTimeout)
-	defer cancel()
-	return c.ws.Write(ctx, websocket.MessageText, f)
+// writeTurn is one writer pool turn of c: write a batch of queued frames
+// with one non-blocking write, or finish c if it was killed.
+func (c *conn) writeTurn() {
+	frames, dead := c.take()
+	if dead {
+		go c.finish()
+		return
+	}
+	pending, err := c.nc.writeFrames(frames)
+	c.h.framesSent.Add(int64(len(frames)))
+	if err != nil {
+		c.writeFailed()
+	}
+	if pending {
+		// the socket is full (the peer reads slowly): finish on a goroutine
+		// of this connection so the pool never waits for a peer
+		go func() {
+			if err := c.nc.writeRest(c.h.opts.WriteTimeout); err != nil {
+				c.writeFailed()
+			}
+			c.releaseWrite()
+		}()
+		return
+	}
+	c.releaseWrite()
+}
+
+// writeFailed marks the byte stream unusable (a frame may be cut) and ends c.
+func (c *conn) writeFailed() {
+	c.broken.Store(true)
+	c.kill(0, "")
+}
+
+// writeNow writes encoded frames, waiting up to WriteTimeout (the owner only).
+func (c *conn) writeNow(frames ...[]byte) error {
+	pending, err := c.nc.writeFrames(frames)
+	if pending {
+		err = c.nc.writeRest(c.h.opts.WriteTimeout)
+	}
+	c.h.framesSent.Add(int64(len(frames)))
+	if err != nil {
+		c.broken.Store(true)
+	}
+	return err
 }
 
 // ServeWS upgrades the request to a WebSocket and serves the change stream
-// and signals of p's workspace until the connection ends. See the package
-// documentation for the protocol.
+// and signals of p's workspace. It returns once the connection is live (the
+// handshake, hello and replay done); the hub serves it from then on until
+// it ends. See the package documentation for the protocol.
 func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, p Principal, opts ServeOptions) {
 	if !validToken(p.WorkspaceID) || p.UserID == "" {
 		http.Error(w, "bad principal", http.StatusBadRequest)
@@ -266,66 +355,69 @@ func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, p Principal, opts 
 		http.Error(w, "server restarting", http.StatusServiceUnavailable)
 		return
 	}
-	wsc, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	c := &conn{h: h, p: p, admin: isAdminRole(p.Role), finished: make(chan struct{})}
+	hw := &hijackWriter{ResponseWriter: w}
+	wsc, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		Subprotocols:       selectProtocols(r),
 		InsecureSkipVerify: true, // the origin was checked above (cookie auth only)
+		CompressionMode:    websocket.CompressionDisabled,
+		OnPongReceived:     func(context.Context, []byte) { c.pongAt.Store(h.now()) },
 	})
 	if err != nil {
 		h.log.Debug("realtime: websocket accept", "err", err)
 		return
 	}
-	wsc.SetReadLimit(8 << 10)
-	ctx, cancel := context.WithCancel(h.ctx)
-	c := &conn{
-		h: h, ws: wsc, p: p,
-		q:   newSendQueue(h.opts.QueueSize),
-		ctx: ctx, cancel: cancel, killed: make(chan struct{}),
+	if hw.nc == nil { // the library did not hijack through hijackWriter
+		h.log.Error("realtime: websocket accept bypassed the connection wrapper")
+		_ = wsc.CloseNow()
+		return
 	}
-	defer cancel()
+	wsc.SetReadLimit(8 << 10)
+	c.ws, c.nc = wsc, hw.nc
+	c.q.max = h.opts.QueueSize
+	c.q.owned = true // this goroutine writes until the connection is live
 
-	h.mu.Lock()
-	if h.closing {
-		h.mu.Unlock()
+	if !h.register(c) {
 		_ = wsc.Close(CloseServerRestart, ReasonServerRestart)
 		return
 	}
-	h.all[c] = struct{}{}
-	h.connWG.Add(1)
-	h.mu.Unlock()
-	defer func() {
-		h.mu.Lock()
-		delete(h.all, c)
-		h.mu.Unlock()
-		h.connWG.Done()
-	}()
-
 	ws, err := h.acquire(p.WorkspaceID)
 	if err != nil {
 		h.log.Warn("realtime: workspace subscription", "ws", p.WorkspaceID, "err", err)
 		_ = wsc.Close(websocket.StatusTryAgainLater, "bus unavailable")
+		h.unregister(c)
 		return
 	}
-	defer h.release(ws)
 	c.wss = ws
 	ws.add(c)
-	defer ws.remove(c)
 
 	hello := h.sig.connect(c, opts.Since, opts.Status)
-	defer h.sig.disconnect(c)
-	if err := c.write(hello); err != nil {
+	if err := c.writeNow(textFrame(hello)); err != nil {
 		_ = wsc.CloseNow()
+		c.cleanup()
 		return
 	}
-
-	readerDone := make(chan struct{})
-	go func() {
-		defer close(readerDone)
-		c.readLoop()
-	}()
-	defer func() { <-readerDone }()
-
+	go c.serveReads()
 	c.replay(opts.Since)
-	c.writeLoop()
+	c.serving.Store(true)
+	c.releaseWrite()
+}
+
+// serveReads reads client frames until the connection ends, then waits for
+// the connection to be closed and unregisters it.
+func (c *conn) serveReads() {
+	c.readLoop()
+	c.kill(0, "")
+	<-c.finished
+	c.cleanup()
+}
+
+func (c *conn) cleanup() {
+	h := c.h
+	h.sig.disconnect(c)
+	c.wss.remove(c)
+	h.release(c.wss)
+	h.unregister(c)
 }
 
 // replay sends the change log after since, then makes the connection live.
@@ -336,29 +428,46 @@ func (c *conn) replay(since string) {
 		c.resync() // not a cursor this server ever issued
 		return
 	}
+	ctx, cancel := context.WithCancel(h.ctx)
+	c.replayMu.Lock()
+	c.replayCancel = cancel
+	c.replayMu.Unlock()
+	defer func() {
+		c.replayMu.Lock()
+		c.replayCancel = nil
+		c.replayMu.Unlock()
+		cancel()
+	}()
+	if c.dead.Load() {
+		return
+	}
+	var frames [][]byte
 	for {
 		for {
 			if c.dead.Load() {
 				return
 			}
-			batch, err := h.src.Changes(c.ctx, c.p.WorkspaceID, cursor, h.opts.PageSize)
+			batch, err := h.src.Changes(ctx, c.p.WorkspaceID, cursor, h.opts.PageSize)
 			if err != nil {
 				switch {
 				case inbox.IsCode(err, inbox.Conflict), inbox.IsCode(err, inbox.Invalid):
 					c.resync()
-				case c.ctx.Err() != nil:
+				case ctx.Err() != nil:
 				default:
 					h.log.Warn("realtime: replay", "ws", c.p.WorkspaceID, "err", err)
 					c.kill(websocket.StatusInternalError, "change log unavailable")
 				}
 				return
 			}
+			frames = frames[:0]
 			for _, ch := range batch.Changes {
 				oc := newOutChange(ch)
-				if !allowed(c.p.Role, c.p.UserID, oc) {
-					continue
+				if c.allowed(oc) {
+					frames = append(frames, oc.frame)
 				}
-				if err := c.write(oc.frame); err != nil {
+			}
+			if len(frames) > 0 {
+				if err := c.writeNow(frames...); err != nil {
 					c.kill(0, "")
 					return
 				}
@@ -384,11 +493,17 @@ func (c *conn) replay(since string) {
 	}
 }
 
+// Frames shared by every connection: the answer to a client's ping frame,
+// and the WebSocket ping of the heartbeat.
+var (
+	pongFrames   = [][]byte{textFrame([]byte(pongFrame))}
+	wsPingFrames = [][]byte{wsFrame(opPing, nil)}
+)
+
 func (c *conn) readLoop() {
 	for {
 		_, b, err := c.ws.Read(context.Background())
 		if err != nil {
-			c.kill(0, "")
 			return
 		}
 		f, err := parseClientFrame(b)
@@ -397,7 +512,7 @@ func (c *conn) readLoop() {
 		}
 		switch f.Type {
 		case FramePing:
-			c.enqueue([]byte(pongFrame))
+			c.enqueue(pongFrames)
 		case FrameTyping:
 			c.h.sig.typing(c, f.ConversationID, f.State == "on")
 		case FrameViewing:
@@ -408,62 +523,36 @@ func (c *conn) readLoop() {
 	}
 }
 
-func (c *conn) writeLoop() {
-	t := time.NewTicker(c.h.opts.HeartbeatInterval)
-	defer t.Stop()
-	var batch [][]byte
-	for {
-		select {
-		case <-c.killed:
-			c.finish()
-			return
-		default:
-		}
-		select {
-		case <-c.killed:
-			c.finish()
-			return
-		case <-c.q.notify:
-			batch = c.q.take(batch)
-			for i, f := range batch {
-				if c.dead.Load() {
-					break
-				}
-				if err := c.write(f); err != nil {
-					c.kill(0, "")
-				}
-				batch[i] = nil
-			}
-		case <-t.C:
-			c.ping()
-		}
-	}
-}
-
-// ping checks the peer; one that does not answer within the heartbeat
-// interval is dropped.
-func (c *conn) ping() {
-	if !c.pinging.CompareAndSwap(false, true) {
+// heartbeat runs once per HeartbeatInterval for each connection (the hub's
+// wheel calls it, spread over the interval): a peer that did not answer the
+// previous WebSocket ping with a pong is dropped; otherwise it is pinged
+// again. The ping is queued like any frame: no goroutine, no timer.
+func (c *conn) heartbeat(now int64) {
+	if c.dead.Load() || !c.serving.Load() {
 		return
 	}
-	go func() {
-		defer c.pinging.Store(false)
-		ctx, cancel := context.WithTimeout(context.Background(), c.h.opts.HeartbeatInterval)
-		defer cancel()
-		if err := c.ws.Ping(ctx); err != nil && !c.dead.Load() {
-			c.h.log.Debug("realtime: peer did not answer ping", "ws", c.p.WorkspaceID, "user", c.p.UserID)
-			c.kill(0, "")
-		}
-	}()
+	if sent := c.pingAt.Load(); sent != 0 && c.pongAt.Load() < sent {
+		c.h.log.Debug("realtime: peer did not answer ping", "ws", c.p.WorkspaceID, "user", c.p.UserID)
+		c.kill(0, "")
+		return
+	}
+	c.pingAt.Store(now)
+	c.enqueue(wsPingFrames)
 }
 
+// finish closes the connection after a kill; it owns the write side.
 func (c *conn) finish() {
-	if c.code == 0 {
+	defer close(c.finished)
+	c.q.mu.Lock()
+	c.h.queued.Add(-int64(len(c.q.items)))
+	c.q.items = nil
+	c.q.mu.Unlock()
+	if c.code == 0 || c.broken.Load() {
 		_ = c.ws.CloseNow()
 		return
 	}
 	if c.final != "" {
-		if err := c.write([]byte(c.final)); err != nil {
+		if err := c.writeNow(textFrame([]byte(c.final))); err != nil {
 			_ = c.ws.CloseNow()
 			return
 		}

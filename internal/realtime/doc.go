@@ -43,6 +43,8 @@
 //
 // The handler must call Hub.ServeWS after authentication; http.Server's own
 // Shutdown does not see hijacked connections, so call Hub.Shutdown first.
+// ServeWS returns as soon as the hello and the replay are written; the hub
+// serves the connection from then on.
 //
 // On connect the server subscribes to the workspace's changes, then sends,
 // in this order:
@@ -94,4 +96,16 @@
 // the server's WebSocket pings within HeartbeatInterval) is also resumed from
 // the cursor. Package client implements this loop and is the reference for
 // the web app's sync logic.
+//
+// # Costs
+//
+// A connection between events is one goroutine (its reader) and a few KiB
+// of memory: small library buffers, a send queue that holds memory only
+// while frames wait in it, no timer. Heartbeats are one hub-wide wheel that
+// pings a slice of the connections at each tick. A fan-out encodes each
+// WebSocket frame once per visibility class (admins, agents, and per user
+// for read_state), queues the same bytes on every connection of the class,
+// and a small writer pool writes each connection's batch with one
+// non-blocking write; only a peer whose socket is full gets a goroutine of
+// its own to finish the write (with HubOptions.WriteTimeout). See writer.go.
 package realtime

@@ -117,7 +117,7 @@ type outChange struct {
 	entity  string
 	userID  string // owner of a read_state change
 	hasData bool
-	frame   []byte
+	frame   []byte // the encoded WebSocket frame
 }
 
 func newOutChange(c inbox.Change) *outChange {
@@ -136,7 +136,7 @@ func newOutChange(c inbox.Change) *outChange {
 		f.Data = nil
 		b, _ = json.Marshal(f)
 	}
-	oc.frame = b
+	oc.frame = textFrame(b)
 	return oc
 }
 
@@ -149,14 +149,14 @@ func adminOnlyEntity(entity string) bool {
 	return false
 }
 
-// allowed reports whether a principal may receive oc.
-func allowed(role, userID string, oc *outChange) bool {
+// allowed reports whether the principal of c may receive oc.
+func (c *conn) allowed(oc *outChange) bool {
 	if oc.entity == inbox.EntityReadState {
 		// a read_state without data (a delete) reveals nothing: everyone may drop it
-		return oc.userID == userID || oc.userID == "" && !oc.hasData
+		return oc.userID == c.p.UserID || oc.userID == "" && !oc.hasData
 	}
 	if adminOnlyEntity(oc.entity) {
-		return role == string(inbox.RoleOwner) || role == string(inbox.RoleAdmin)
+		return c.admin
 	}
 	return true
 }

@@ -30,7 +30,8 @@ type HubOptions struct {
 	// a client that lets it fill is closed with CloseSlowConsumer.
 	QueueSize int
 	// HeartbeatInterval is the WebSocket ping period; a peer that does not
-	// answer a ping within one interval is dropped (default 25s).
+	// answer a ping within one interval is dropped (default 25s). The pings
+	// of the connections are spread over the interval.
 	HeartbeatInterval time.Duration
 	// PresenceGrace is how long a user stays present after their last
 	// connection in a workspace closes (default 10s; negative: none).
@@ -49,7 +50,9 @@ type HubOptions struct {
 	// change log: out-of-order publishes from two nodes usually close it by
 	// themselves within milliseconds (default 20ms; negative: read at once).
 	GapWait time.Duration
-	// WriteTimeout bounds one frame write (default 10s).
+	// WriteTimeout bounds a write that waits for the peer: the hello and the
+	// replay, and a batch left unwritten because the peer's socket was full
+	// (default 10s). A peer that does not take it in time is dropped.
 	WriteTimeout time.Duration
 	// PageSize is the ChangeSource page used for replay and repair (default 500).
 	PageSize int
@@ -68,24 +71,40 @@ type Hub struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	bg     sync.WaitGroup
+	epoch  time.Time
 
-	mu       sync.Mutex
-	closing  bool
-	wss      map[string]*wsState
-	all      map[*conn]struct{}
-	connWG   sync.WaitGroup
-	unsubs   []func()
-	sig      *signals
-	repaired atomic.Int64 // changes fetched by gap repair or poll (stats)
-	slow     atomic.Int64 // connections closed as slow consumers (stats)
+	mu      sync.Mutex
+	closing bool
+	wss     map[string]*wsState
+	all     map[*conn]struct{}
+	slots   []map[*conn]struct{} // heartbeat wheel: each slot is pinged once per interval
+	nextSl  int                  // slot of the next connection
+	tick    int                  // slot of the next heartbeat tick
+	connWG  sync.WaitGroup
+	unsubs  []func()
+	sig     *signals
+	pool    *writerPool
+
+	repaired   atomic.Int64 // changes fetched by gap repair or poll (stats)
+	slow       atomic.Int64 // connections closed as slow consumers (stats)
+	framesSent atomic.Int64 // frames written to sockets (stats)
+	queued     atomic.Int64 // frames queued and not yet written (stats)
+	accepted   atomic.Int64 // connections accepted (stats)
 }
 
 // Stats is a point-in-time view of a hub, for tests and metrics.
 type Stats struct {
-	Connections   int
-	Workspaces    int
-	Repaired      int64 // changes delivered after being fetched from the change log by repair or poll
-	SlowConsumers int64 // connections closed with CloseSlowConsumer
+	Connections     int
+	Workspaces      int
+	Accepted        int64 // connections accepted since start
+	Repaired        int64 // changes delivered after being fetched from the change log by repair or poll
+	SlowConsumers   int64 // connections closed with CloseSlowConsumer
+	FramesSent      int64 // frames written to WebSockets (changes, signals, hellos, pongs, pings)
+	QueuedFrames    int64 // frames queued for connections and not yet written
+	WriteQueue      int64 // connections waiting for a writer
+	TypingSignals   int64 // typing on/off fanned out to local connections
+	PresenceSignals int64 // presence changes fanned out to local connections
+	ViewersSignals  int64 // viewer-set changes fanned out to local connections
 }
 
 // NewHub starts a hub: it subscribes to the signal subjects and starts the
@@ -136,6 +155,12 @@ func NewHub(o HubOptions) (*Hub, error) {
 		opts: o, log: o.Logger, bus: o.Bus, src: o.Changes, node: o.NodeID,
 		ctx: ctx, cancel: cancel,
 		wss: map[string]*wsState{}, all: map[*conn]struct{}{},
+		pool: newWriterPool(), epoch: time.Now(),
+	}
+	nslots := min(max(int(o.HeartbeatInterval/(500*time.Millisecond)), 4), 128)
+	h.slots = make([]map[*conn]struct{}, nslots)
+	for i := range h.slots {
+		h.slots[i] = map[*conn]struct{}{}
 	}
 	h.sig = newSignals(h)
 	for subj, fn := range map[string]func([]byte){
@@ -152,6 +177,7 @@ func NewHub(o HubOptions) (*Hub, error) {
 	h.sig.announce()
 	h.goLoop(h.sig.typingTick(), h.sig.sweepTyping)
 	h.goLoop(o.NodeHeartbeat, h.sig.heartbeat)
+	h.goLoop(o.HeartbeatInterval/time.Duration(nslots), h.heartbeat)
 	if o.PollInterval > 0 {
 		h.goLoop(o.PollInterval, h.pollAll)
 	}
@@ -193,9 +219,61 @@ func (h *Hub) stopBackground() {
 // Stats returns current counters.
 func (h *Hub) Stats() Stats {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	return Stats{Connections: len(h.all), Workspaces: len(h.wss), Repaired: h.repaired.Load(), SlowConsumers: h.slow.Load()}
+	conns, wss := len(h.all), len(h.wss)
+	h.mu.Unlock()
+	typing, presence, viewers := h.sig.counts()
+	return Stats{
+		Connections: conns, Workspaces: wss, Accepted: h.accepted.Load(),
+		Repaired: h.repaired.Load(), SlowConsumers: h.slow.Load(),
+		FramesSent: h.framesSent.Load(), QueuedFrames: h.queued.Load(), WriteQueue: h.pool.waiting.Load(),
+		TypingSignals: typing, PresenceSignals: presence, ViewersSignals: viewers,
+	}
 }
+
+// register adds c to the hub unless it is shutting down.
+func (h *Hub) register(c *conn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return false
+	}
+	h.all[c] = struct{}{}
+	c.slot = h.nextSl
+	h.slots[c.slot][c] = struct{}{}
+	h.nextSl = (h.nextSl + 1) % len(h.slots)
+	h.connWG.Add(1)
+	h.accepted.Add(1)
+	return true
+}
+
+func (h *Hub) unregister(c *conn) {
+	h.mu.Lock()
+	delete(h.all, c)
+	delete(h.slots[c.slot], c)
+	h.mu.Unlock()
+	h.connWG.Done()
+}
+
+// heartbeat pings the connections of the wheel's next slot: every
+// connection once per HeartbeatInterval, spread over the interval, with no
+// timer per connection.
+func (h *Hub) heartbeat() {
+	h.mu.Lock()
+	slot := h.slots[h.tick]
+	h.tick = (h.tick + 1) % len(h.slots)
+	list := make([]*conn, 0, len(slot))
+	for c := range slot {
+		list = append(list, c)
+	}
+	h.mu.Unlock()
+	now := h.now()
+	for _, c := range list {
+		c.heartbeat(now)
+	}
+}
+
+// now is the hub's monotonic clock in nanoseconds (for heartbeats).
+func (h *Hub) now() int64 { return int64(time.Since(h.epoch)) + 1 }
 
 // PublishChanges publishes committed changes to the bus, one message per
 // workspace. The server wires it as the store's OnCommit hook; every node's
@@ -247,6 +325,7 @@ type wsState struct {
 	pending  map[int64]*outChange
 	ring     []*outChange // the most recent delivered changes, ascending
 	gapTimer bool         // a delayed repair is scheduled
+	out      []*outChange // delivered, not yet fanned out to the connections
 }
 
 const (
@@ -313,6 +392,7 @@ func (ws *wsState) onBus(data []byte) {
 	}
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
+	defer ws.fanoutLocked()
 	for _, oc := range outs {
 		if ws.known && oc.seq <= ws.last {
 			continue // duplicate
@@ -345,6 +425,7 @@ func (ws *wsState) gapLocked() {
 	time.AfterFunc(ws.h.opts.GapWait, func() {
 		ws.mu.Lock()
 		defer ws.mu.Unlock()
+		defer ws.fanoutLocked()
 		ws.gapTimer = false
 		if ws.known && len(ws.pending) > 0 && ws.h.ctx.Err() == nil {
 			ws.repairLocked(false)
@@ -375,6 +456,7 @@ func (ws *wsState) drainLocked() {
 func (ws *wsState) repairLocked(force bool) {
 	ctx, cancel := context.WithTimeout(ws.h.ctx, 10*time.Second)
 	defer cancel()
+	defer ws.fanoutLocked()
 	for force || len(ws.pending) > 0 {
 		batch, err := ws.h.src.Changes(ctx, ws.id, formatSeq(ws.last), ws.h.opts.PageSize)
 		if err != nil {
@@ -406,28 +488,92 @@ func (ws *wsState) repairLocked(force bool) {
 			progressed = true
 		}
 		ws.drainLocked()
+		ws.fanoutLocked()
 		if !batch.More || !progressed {
 			return
 		}
 	}
 }
 
-// deliverLocked advances last and queues oc for every live connection that
-// has not seen it and may see it.
+// deliverLocked advances last; the change goes to the connections with the
+// next fanoutLocked (before ws.mu is released).
 func (ws *wsState) deliverLocked(oc *outChange) {
 	ws.last = oc.seq
 	ws.ring = append(ws.ring, oc)
 	if len(ws.ring) > ringSize {
 		ws.ring = append(ws.ring[:0:0], ws.ring[len(ws.ring)-ringSize/2:]...)
 	}
+	ws.out = append(ws.out, oc)
+}
+
+// fanoutLocked queues the delivered changes for every live connection that
+// has not seen them and may see them: one pass over the connections per
+// batch, and one frame list per visibility class shared by the connections
+// of that class (so no allocation per connection).
+func (ws *wsState) fanoutLocked() {
+	outs := ws.out
+	if len(outs) == 0 {
+		return
+	}
+	ws.out = nil
+	first, lastSeq := outs[0].seq, outs[len(outs)-1].seq
+	public, perUser := true, false
+	for _, oc := range outs {
+		switch {
+		case oc.entity == inbox.EntityReadState:
+			public, perUser = false, true
+		case adminOnlyEntity(oc.entity):
+			public = false
+		}
+	}
+	type class struct {
+		admin bool
+		user  string
+	}
+	var all [][]byte
+	var classes map[class][][]byte
+	if public {
+		all = make([][]byte, len(outs))
+		for i, oc := range outs {
+			all[i] = oc.frame
+		}
+	} else {
+		classes = map[class][][]byte{}
+	}
 	for c := range ws.conns {
-		if !c.live || oc.seq <= c.cursor {
+		if !c.live || lastSeq <= c.cursor {
 			continue
 		}
-		c.cursor = oc.seq
-		if allowed(c.p.Role, c.p.UserID, oc) {
-			c.enqueue(oc.frame)
+		if first <= c.cursor { // cannot happen while join keeps cursors at last; kept safe
+			var frames [][]byte
+			for _, oc := range outs {
+				if oc.seq > c.cursor && c.allowed(oc) {
+					frames = append(frames, oc.frame)
+				}
+			}
+			c.cursor = lastSeq
+			c.enqueue(frames)
+			continue
 		}
+		c.cursor = lastSeq
+		if public {
+			c.enqueue(all)
+			continue
+		}
+		k := class{admin: c.admin}
+		if perUser {
+			k.user = c.p.UserID
+		}
+		frames, ok := classes[k]
+		if !ok {
+			for _, oc := range outs {
+				if c.allowed(oc) {
+					frames = append(frames, oc.frame)
+				}
+			}
+			classes[k] = frames
+		}
+		c.enqueue(frames)
 	}
 }
 
@@ -439,6 +585,7 @@ func (ws *wsState) resyncAllLocked() {
 	}
 	ws.known = false
 	ws.ring = nil
+	ws.out = nil
 	clear(ws.pending)
 }
 
@@ -456,18 +603,21 @@ func (ws *wsState) join(c *conn, r int64) bool {
 		c.cursor = r
 		c.live = true
 		ws.drainLocked()
+		ws.fanoutLocked()
 		ws.gapLocked()
 		return true
 	}
 	if r < ws.last {
-		if len(ws.ring) == 0 || ws.ring[0].seq > r+1 || int(ws.last-r) > c.q.free() {
+		if len(ws.ring) == 0 || ws.ring[0].seq > r+1 || int(ws.last-r) > c.free() {
 			return false
 		}
+		var frames [][]byte
 		for _, oc := range ws.ring {
-			if oc.seq > r && allowed(c.p.Role, c.p.UserID, oc) {
-				c.enqueue(oc.frame)
+			if oc.seq > r && c.allowed(oc) {
+				frames = append(frames, oc.frame)
 			}
 		}
+		c.enqueue(frames)
 		r = ws.last
 	}
 	c.cursor = r

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,6 +20,13 @@ type signals struct {
 	ws map[string]*wsSig
 	// stopped is set on shutdown; pending grace timers then do nothing.
 	stopped bool
+
+	// signals fanned out to local connections (stats)
+	typingN, presenceN, viewersN atomic.Int64
+}
+
+func (s *signals) counts() (typing, presence, viewers int64) {
+	return s.typingN.Load(), s.presenceN.Load(), s.viewersN.Load()
 }
 
 type wsSig struct {
@@ -167,16 +175,22 @@ func viewersMapLocked(w *wsSig) map[string][]string {
 	return out
 }
 
+// sendAllLocked encodes v once and queues it for the workspace's local
+// connections (except skipUser's).
 func (s *signals) sendAllLocked(w *wsSig, v any, skipUser string) {
+	if len(w.conns) == 0 {
+		return
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return
 	}
+	shared := [][]byte{textFrame(b)}
 	for c := range w.conns {
 		if skipUser != "" && c.p.UserID == skipUser {
 			continue
 		}
-		c.enqueueSig(b)
+		c.enqueue(shared)
 	}
 }
 
@@ -185,10 +199,12 @@ func (s *signals) broadcastPresenceLocked(w *wsSig, user string) {
 	if !ok {
 		st = StatusOffline
 	}
+	s.presenceN.Add(1)
 	s.sendAllLocked(w, presenceFrame{Type: FramePresence, UserID: user, Status: st}, "")
 }
 
 func (s *signals) broadcastViewersLocked(w *wsSig, conv string) {
+	s.viewersN.Add(1)
 	s.sendAllLocked(w, viewersFrame{Type: FrameViewers, ConversationID: conv, UserIDs: viewersLocked(w, conv)}, "")
 }
 
@@ -433,12 +449,14 @@ func (s *signals) applyTypingLocked(w *wsSig, conv, user string, on bool) {
 	if on {
 		w.typing[k] = time.Now().Add(s.h.opts.TypingTimeout)
 		if !had {
+			s.typingN.Add(1)
 			s.sendAllLocked(w, typingFrame{Type: FrameTyping, ConversationID: conv, UserID: user, State: "on"}, user)
 		}
 		return
 	}
 	if had {
 		delete(w.typing, k)
+		s.typingN.Add(1)
 		s.sendAllLocked(w, typingFrame{Type: FrameTyping, ConversationID: conv, UserID: user, State: "off"}, user)
 	}
 }
@@ -460,6 +478,7 @@ func (s *signals) sweepTyping() {
 		for k, dl := range w.typing {
 			if now.After(dl) {
 				delete(w.typing, k)
+				s.typingN.Add(1)
 				s.sendAllLocked(w, typingFrame{Type: FrameTyping, ConversationID: k.conv, UserID: k.user, State: "off"}, k.user)
 			}
 		}
