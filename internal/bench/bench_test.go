@@ -3,6 +3,9 @@ package bench
 import (
 	"bytes"
 	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -11,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 func TestPercentile(t *testing.T) {
@@ -274,5 +279,61 @@ func TestParseStatCPU(t *testing.T) {
 	}
 	if _, err := parseStatCPU("garbage"); err == nil {
 		t.Fatal("garbage accepted")
+	}
+}
+
+// rawWS, the fan-out bench's client, against a standard WebSocket server:
+// messages of every length class and fragmented ones arrive whole, pings are
+// answered, and the close code is reported.
+func TestRawWS(t *testing.T) {
+	sizes := []int{0, 5, 125, 126, 65535, 65536, 200000}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"parley.v1"}})
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		ctx := c.CloseRead(context.Background()) // handles the pong and the close answer
+		for _, n := range sizes {
+			if err := c.Write(ctx, websocket.MessageText, bytes.Repeat([]byte{'a' + byte(n%26)}, n)); err != nil {
+				return
+			}
+		}
+		wr, err := c.Writer(ctx, websocket.MessageText)
+		if err != nil {
+			return
+		}
+		_, _ = wr.Write([]byte("frag"))
+		_, _ = wr.Write([]byte("mented"))
+		_ = wr.Close()
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := c.Ping(pctx); err != nil {
+			_ = c.Close(websocket.StatusInternalError, "no pong")
+			return
+		}
+		_ = c.Close(4002, "resync: take a new snapshot")
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := dialRawWS(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ws?since=1", []string{"parley.v1", "bearer.x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.conn.Close()
+	for _, n := range sizes {
+		b, err := c.next()
+		if err != nil || len(b) != n || (n > 0 && (b[0] != 'a'+byte(n%26) || b[n-1] != b[0])) {
+			t.Fatalf("message of %d bytes: got %d bytes, %v", n, len(b), err)
+		}
+	}
+	if b, err := c.next(); err != nil || string(b) != "fragmented" {
+		t.Fatalf("fragmented message: %q %v", b, err)
+	}
+	_, err = c.next()
+	var ce wsCloseError
+	if !errors.As(err, &ce) || ce.code != 4002 || ce.reason != "resync: take a new snapshot" {
+		t.Fatalf("close: %v (the ping must have been answered first)", err)
 	}
 }
