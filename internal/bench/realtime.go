@@ -163,6 +163,26 @@ func connect(ctx context.Context, w *workspace, tokens []string, n int, since st
 	cctx, cancel := context.WithCancel(ctx)
 	l := &listeners{cancel: cancel, clients: make([]*client.Client, n)}
 	l.tr.Store(newTracker())
+	err := dialAll(cctx, n, cancel, func(i int) error {
+		c, err := client.Dial(cctx, w.wsURL(), client.Options{Token: tokens[i%len(tokens)], Since: since,
+			MinBackoff: 50 * time.Millisecond, MaxBackoff: 2 * time.Second})
+		if err != nil {
+			return err
+		}
+		l.clients[i] = c
+		l.wg.Go(func() { l.read(cctx, c) })
+		return nil
+	})
+	if err != nil {
+		l.close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// dialAll runs dial(i) for i in [0, n), a few at a time, and stops (and
+// calls cancel) at the first error, which it returns.
+func dialAll(ctx context.Context, n int, cancel context.CancelFunc, dial func(i int) error) error {
 	var next atomic.Int64
 	var mu sync.Mutex
 	var firstErr error
@@ -171,12 +191,10 @@ func connect(ctx context.Context, w *workspace, tokens []string, n int, since st
 		dialers.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= n || cctx.Err() != nil {
+				if i >= n || ctx.Err() != nil {
 					return
 				}
-				c, err := client.Dial(cctx, w.wsURL(), client.Options{Token: tokens[i%len(tokens)], Since: since,
-					MinBackoff: 50 * time.Millisecond, MaxBackoff: 2 * time.Second})
-				if err != nil {
+				if err := dial(i); err != nil {
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = fmt.Errorf("connection %d: %w", i, err)
@@ -185,17 +203,11 @@ func connect(ctx context.Context, w *workspace, tokens []string, n int, since st
 					cancel()
 					return
 				}
-				l.clients[i] = c
-				l.wg.Go(func() { l.read(cctx, c) })
 			}
 		})
 	}
 	dialers.Wait()
-	if firstErr != nil {
-		l.close()
-		return nil, firstErr
-	}
-	return l, nil
+	return firstErr
 }
 
 func (l *listeners) read(ctx context.Context, c *client.Client) {
@@ -472,35 +484,17 @@ func openFanout(ctx context.Context, w *workspace, tokens []string, n, events in
 		cancel()
 		return nil, fmt.Errorf("bad cursor %q", since)
 	}
-	var next atomic.Int64
-	var mu sync.Mutex
-	var firstErr error
-	var dialers sync.WaitGroup
-	for range min(n, 32) {
-		dialers.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || cctx.Err() != nil {
-					return
-				}
-				c, err := f.dial(cctx, i, cursor)
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = fmt.Errorf("connection %d: %w", i, err)
-					}
-					mu.Unlock()
-					cancel()
-					return
-				}
-				f.wg.Go(func() { f.serve(i, c, cursor) })
-			}
-		})
-	}
-	dialers.Wait()
-	if firstErr != nil {
+	err = dialAll(cctx, n, cancel, func(i int) error {
+		c, err := f.dial(cctx, i, cursor)
+		if err != nil {
+			return err
+		}
+		f.wg.Go(func() { f.serve(i, c, cursor) })
+		return nil
+	})
+	if err != nil {
 		f.close()
-		return nil, firstErr
+		return nil, err
 	}
 	return f, nil
 }

@@ -549,24 +549,18 @@ func (a *plApplier) prefetch(items []InboundBatchItem) error {
 			}
 		}
 	}
-	for start := 0; start < len(exts); start += plInChunk {
-		ph, args := a.t.d.inList(exts[start:min(start+plInChunk, len(exts))])
-		all := append([]any{a.ws, a.ch.ID}, args...)
-		all = append(all, a.ws, a.ch.ID)
-		all = append(all, args...)
+	found, err := a.listQuery(exts, func(cond string, list []any) (string, []any) {
 		// (external_id <> '' lets the partial index messages_external serve.)
-		rows, err := a.t.query(`SELECT external_id FROM messages WHERE workspace_id = ? AND channel_id = ? AND external_id `+ph+` AND external_id <> ''
-			UNION ALL SELECT external_id FROM message_external_ids WHERE workspace_id = ? AND channel_id = ? AND external_id `+ph, all...)
-		if err != nil {
-			return err
-		}
-		found, err := collectStrings(rows)
-		if err != nil {
-			return err
-		}
-		for _, ext := range found {
-			a.exists[ext] = true
-		}
+		args := append([]any{a.ws, a.ch.ID}, list...)
+		args = append(append(args, a.ws, a.ch.ID), list...)
+		return `SELECT external_id FROM messages WHERE workspace_id = ? AND channel_id = ? AND external_id ` + cond + ` AND external_id <> ''
+			UNION ALL SELECT external_id FROM message_external_ids WHERE workspace_id = ? AND channel_id = ? AND external_id ` + cond, args
+	})
+	if err != nil {
+		return err
+	}
+	for _, ext := range found {
+		a.exists[ext] = true
 	}
 	var contacts []string
 	byContact := map[string][]string{} // contact → identifiers
@@ -701,22 +695,35 @@ func (a *plApplier) prefetchPending(items []InboundBatchItem) error {
 			}
 		}
 	}
+	found, err := a.listQuery(ids, func(cond string, list []any) (string, []any) {
+		return `SELECT DISTINCT target_external_id FROM pending_events WHERE channel_id = ? AND target_external_id ` + cond, append([]any{a.ch.ID}, list...)
+	})
+	if err != nil {
+		return err
+	}
+	for _, ext := range found {
+		a.pending[ext] = true
+	}
+	return nil
+}
+
+// listQuery runs, a chunk of ids at a time, the query build makes from the
+// chunk's list condition (see inList), and returns its one string column.
+func (a *plApplier) listQuery(ids []string, build func(cond string, list []any) (string, []any)) ([]string, error) {
+	var out []string
 	for start := 0; start < len(ids); start += plInChunk {
-		ph, args := a.t.d.inList(ids[start:min(start+plInChunk, len(ids))])
-		rows, err := a.t.query(`SELECT DISTINCT target_external_id FROM pending_events WHERE channel_id = ? AND target_external_id `+ph,
-			append([]any{a.ch.ID}, args...)...)
+		q, args := build(a.t.d.inList(ids[start:min(start+plInChunk, len(ids))]))
+		rows, err := a.t.query(q, args...)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		found, err := collectStrings(rows)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		for _, ext := range found {
-			a.pending[ext] = true
-		}
+		out = append(out, found...)
 	}
-	return nil
+	return out, nil
 }
 
 // lock takes PostgreSQL's per-channel advisory lock once per transaction:
