@@ -549,123 +549,108 @@ func (a *plApplier) prefetch(items []InboundBatchItem) error {
 			}
 		}
 	}
-	found, err := a.listQuery(exts, func(cond string, list []any) (string, []any) {
-		// (external_id <> '' lets the partial index messages_external serve.)
-		args := append([]any{a.ws, a.ch.ID}, list...)
-		args = append(append(args, a.ws, a.ch.ID), list...)
-		return `SELECT external_id FROM messages WHERE workspace_id = ? AND channel_id = ? AND external_id ` + cond + ` AND external_id <> ''
-			UNION ALL SELECT external_id FROM message_external_ids WHERE workspace_id = ? AND channel_id = ? AND external_id ` + cond, args
+	markExists := func(rows *sql.Rows) error {
+		var ext string
+		if err := rows.Scan(&ext); err != nil {
+			return err
+		}
+		a.exists[ext] = true
+		return nil
+	}
+	// (external_id <> '' lets the partial index messages_external serve.)
+	if err := a.eachID(exts, `SELECT external_id FROM messages WHERE workspace_id = ? AND channel_id = ? AND external_id <> '' AND external_id {id}`,
+		[]any{a.ws, a.ch.ID}, markExists); err != nil {
+		return err
+	}
+	if err := a.eachID(exts, `SELECT external_id FROM message_external_ids WHERE workspace_id = ? AND channel_id = ? AND external_id {id}`,
+		[]any{a.ws, a.ch.ID}, markExists); err != nil {
+		return err
+	}
+	var contacts []string
+	byContact := map[string][]string{} // contact → identifiers
+	err := a.eachID(idents, `SELECT i.identifier, i.contact_id, c.name, c.avatar_url FROM contact_identities i JOIN contacts c ON c.id = i.contact_id
+		WHERE i.workspace_id = ? AND i.channel_id = ? AND i.identifier {id}`, []any{a.ws, a.ch.ID}, func(rows *sql.Rows) error {
+		var ident string
+		id := plIdent{phones: map[string]bool{}, emails: map[string]bool{}}
+		if err := rows.Scan(&ident, &id.contact, &id.name, &id.avatar); err != nil {
+			return err
+		}
+		a.idents[ident] = id
+		if byContact[id.contact] == nil {
+			contacts = append(contacts, id.contact)
+		}
+		byContact[id.contact] = append(byContact[id.contact], ident)
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	for _, ext := range found {
-		a.exists[ext] = true
-	}
-	var contacts []string
-	byContact := map[string][]string{} // contact → identifiers
-	for start := 0; start < len(idents); start += plInChunk {
-		ph, args := a.t.d.inList(idents[start:min(start+plInChunk, len(idents))])
-		rows, err := a.t.query(`SELECT i.identifier, i.contact_id, c.name, c.avatar_url FROM contact_identities i JOIN contacts c ON c.id = i.contact_id
-			WHERE i.workspace_id = ? AND i.channel_id = ? AND i.identifier `+ph, append([]any{a.ws, a.ch.ID}, args...)...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var ident string
-			var id plIdent
-			if err := rows.Scan(&ident, &id.contact, &id.name, &id.avatar); err != nil {
-				rows.Close()
-				return err
-			}
-			id.phones, id.emails = map[string]bool{}, map[string]bool{}
-			a.idents[ident] = id
-			if byContact[id.contact] == nil {
-				contacts = append(contacts, id.contact)
-			}
-			byContact[id.contact] = append(byContact[id.contact], ident)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-	}
-	for start := 0; start < len(contacts); start += plInChunk {
-		ph, args := a.t.d.inList(contacts[start:min(start+plInChunk, len(contacts))])
-		rows, err := a.t.query(`SELECT contact_id, 'p', phone FROM contact_phones WHERE contact_id `+ph+`
-			UNION ALL SELECT contact_id, 'e', email FROM contact_emails WHERE contact_id `+ph, append(args, args...)...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var cid, kind, v string
-			if err := rows.Scan(&cid, &kind, &v); err != nil {
-				rows.Close()
+	for _, list := range []struct{ query, kind string }{
+		{`SELECT contact_id, phone FROM contact_phones WHERE contact_id {id}`, "p"},
+		{`SELECT contact_id, email FROM contact_emails WHERE contact_id {id}`, "e"},
+	} {
+		err := a.eachID(contacts, list.query, nil, func(rows *sql.Rows) error {
+			var cid, v string
+			if err := rows.Scan(&cid, &v); err != nil {
 				return err
 			}
 			for _, ident := range byContact[cid] {
-				if kind == "p" {
+				if list.kind == "p" {
 					a.idents[ident].phones[v] = true
 				} else {
 					a.idents[ident].emails[v] = true
 				}
 			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		// Each contact's conversation on the channel, chosen as
-		// findConversation chooses: not resolved or spam first, then the
-		// latest activity, then the highest id.
-		// By contact only (a contact has few conversations): with the
-		// channel in the condition SQLite walks the channel's index.
-		rows, err = a.t.query(`SELECT contact_id, id, status, last_activity_at, channel_id, is_group FROM conversations
-			WHERE contact_id `+ph, args...)
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		type cand struct {
-			plConv
-			closed bool
-			at     int64
-		}
-		best := map[string]cand{}
-		for rows.Next() {
+	}
+	// Each contact's conversation on the channel, chosen as findConversation
+	// chooses: not resolved or spam first, then the latest activity, then
+	// the highest id. By contact only (a contact has few conversations):
+	// with the channel in the condition SQLite walks the channel's index.
+	type cand struct {
+		plConv
+		closed bool
+		at     int64
+	}
+	best := map[string]cand{}
+	err = a.eachID(contacts, `SELECT contact_id, id, status, last_activity_at, channel_id, is_group FROM conversations WHERE contact_id {id}`, nil,
+		func(rows *sql.Rows) error {
 			var cid, ch string
 			var group bool
 			var c cand
 			if err := rows.Scan(&cid, &c.id, &c.status, &c.at, &ch, &group); err != nil {
-				rows.Close()
 				return err
 			}
 			if ch != a.ch.ID || group {
-				continue
+				return nil
 			}
 			c.closed = c.status == inbox.StatusResolved || c.status == inbox.StatusSpam
 			b, ok := best[cid]
 			if !ok || (!c.closed && b.closed) || (c.closed == b.closed && (c.at > b.at || (c.at == b.at && c.id > b.id))) {
 				best[cid] = c
 			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for cid, c := range best {
-			a.convs["c:"+cid] = c.plConv
-		}
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	for cid, c := range best {
+		a.convs["c:"+cid] = c.plConv
 	}
 	return nil
 }
 
-// plInChunk bounds the ids of one list condition (see inList).
+// plInChunk bounds the ids of one list condition (see inList and eachID).
 const plInChunk = 256
 
 // inList returns the condition on a list of ids (to follow a column) and its
-// arguments: "= ANY(?)" with one array on PostgreSQL (one statement text and
-// one plan whatever the length), "IN (?, …)" on SQLite, padded to a power of
-// two by repeating the last id (few statement texts, each cached prepared).
+// arguments: "= ANY(?)" with one array on PostgreSQL, "IN (?, …)" on SQLite,
+// padded to a power of two by repeating the last id (few statement texts,
+// each cached prepared).
 func (d dialect) inList(ids []string) (string, []any) {
 	if d.name == "postgres" {
 		return "= ANY(?)", []any{ids}
@@ -679,6 +664,44 @@ func (d dialect) inList(ids []string) (string, []any) {
 		args[i] = ids[min(i, len(ids)-1)]
 	}
 	return "IN (" + placeholders(n) + ")", args
+}
+
+// eachID runs query for the ids, a chunk at a time, and hands each result
+// row to scan. query is a SELECT whose condition ends with "<column> {id}"
+// (after its other placeholders, whose values are args). On SQLite {id}
+// becomes an IN list. On PostgreSQL the query runs once per id as a LATERAL
+// subquery over the array of ids: one index lookup per id, whatever the
+// planner's statistics say (a generic plan for "= ANY(array)" on a table not
+// yet analysed scans the whole channel).
+func (a *plApplier) eachID(ids []string, query string, args []any, scan func(*sql.Rows) error) error {
+	for start := 0; start < len(ids); start += plInChunk {
+		chunk := ids[start:min(start+plInChunk, len(ids))]
+		var q string
+		var all []any
+		if a.t.d.name == "postgres" {
+			q = `SELECT t.* FROM unnest(?::text[]) AS x(v) CROSS JOIN LATERAL (` + strings.Replace(query, "{id}", "= x.v", 1) + ` OFFSET 0) AS t`
+			all = append([]any{chunk}, args...)
+		} else {
+			cond, list := a.t.d.inList(chunk)
+			q = strings.Replace(query, "{id}", cond, 1)
+			all = append(append([]any{}, args...), list...)
+		}
+		rows, err := a.t.query(q, all...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // prefetchPending finds in one query which of the batch's external ids have
@@ -695,35 +718,15 @@ func (a *plApplier) prefetchPending(items []InboundBatchItem) error {
 			}
 		}
 	}
-	found, err := a.listQuery(ids, func(cond string, list []any) (string, []any) {
-		return `SELECT DISTINCT target_external_id FROM pending_events WHERE channel_id = ? AND target_external_id ` + cond, append([]any{a.ch.ID}, list...)
-	})
-	if err != nil {
-		return err
-	}
-	for _, ext := range found {
-		a.pending[ext] = true
-	}
-	return nil
-}
-
-// listQuery runs, a chunk of ids at a time, the query build makes from the
-// chunk's list condition (see inList), and returns its one string column.
-func (a *plApplier) listQuery(ids []string, build func(cond string, list []any) (string, []any)) ([]string, error) {
-	var out []string
-	for start := 0; start < len(ids); start += plInChunk {
-		q, args := build(a.t.d.inList(ids[start:min(start+plInChunk, len(ids))]))
-		rows, err := a.t.query(q, args...)
-		if err != nil {
-			return nil, err
-		}
-		found, err := collectStrings(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, found...)
-	}
-	return out, nil
+	return a.eachID(ids, `SELECT target_external_id FROM pending_events WHERE channel_id = ? AND target_external_id {id}`, []any{a.ch.ID},
+		func(rows *sql.Rows) error {
+			var ext string
+			if err := rows.Scan(&ext); err != nil {
+				return err
+			}
+			a.pending[ext] = true
+			return nil
+		})
 }
 
 // lock takes PostgreSQL's per-channel advisory lock once per transaction:
