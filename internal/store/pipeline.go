@@ -532,11 +532,14 @@ func (a *plApplier) prefetch(items []InboundBatchItem) error {
 	}
 	var exts, idents []string
 	seenIdent := map[string]bool{}
+	var phones, emails bool // whether any sender comes with a phone, an email
 	for _, it := range items {
 		for _, ev := range it.Events {
 			if ev.Type != channel.EventMessage && ev.Type != "" {
 				continue
 			}
+			phones = phones || ev.Sender.Phone != ""
+			emails = emails || ev.Sender.Email != ""
 			if ev.ExternalID != "" {
 				if _, ok := a.exists[ev.ExternalID]; !ok {
 					a.exists[ev.ExternalID] = false
@@ -585,10 +588,16 @@ func (a *plApplier) prefetch(items []InboundBatchItem) error {
 	if err != nil {
 		return err
 	}
-	for _, list := range []struct{ query, kind string }{
-		{`SELECT contact_id, phone FROM contact_phones WHERE contact_id {id}`, "p"},
-		{`SELECT contact_id, email FROM contact_emails WHERE contact_id {id}`, "e"},
+	for _, list := range []struct {
+		query, kind string
+		wanted      bool
+	}{
+		{`SELECT contact_id, phone FROM contact_phones WHERE contact_id {id}`, "p", phones},
+		{`SELECT contact_id, email FROM contact_emails WHERE contact_id {id}`, "e", emails},
 	} {
+		if !list.wanted {
+			continue // no sender of the batch has one: nothing to compare
+		}
 		err := a.eachID(contacts, list.query, nil, func(rows *sql.Rows) error {
 			var cid, v string
 			if err := rows.Scan(&cid, &v); err != nil {
