@@ -1555,19 +1555,27 @@ func (a *plApplier) applyPending(ext string) error {
 	return nil
 }
 
+// target finds the message (id, direction, status) an event refers to. When
+// it is not stored yet the event is kept for it (given a pendingID) or
+// counted unchanged, and ok is false.
+func (a *plApplier) target(ev channel.Event, pendingID string) (id, dir, status string, ok bool, err error) {
+	id, dir, status, _, _, err = a.messageByExternal(ev.TargetID)
+	if errors.Is(err, sql.ErrNoRows) {
+		if pendingID == "" || ev.TargetID == "" {
+			a.res.Unchanged++
+			return "", "", "", false, nil
+		}
+		return "", "", "", false, a.keepPending(ev, pendingID)
+	}
+	return id, dir, status, err == nil, err
+}
+
 // status records a delivery status of one of our messages. Statuses are kept
 // per message and status; the message's status only moves up (sent <
 // delivered < read; failed is terminal and keeps its reason).
 func (a *plApplier) status(ev channel.Event, pendingID string) error {
-	id, dir, cur, _, _, err := a.messageByExternal(ev.TargetID)
-	if errors.Is(err, sql.ErrNoRows) {
-		if pendingID == "" || ev.TargetID == "" {
-			a.res.Unchanged++
-			return nil
-		}
-		return a.keepPending(ev, pendingID)
-	}
-	if err != nil {
+	id, dir, cur, ok, err := a.target(ev, pendingID)
+	if !ok || err != nil {
 		return err
 	}
 	if dir != "outbound" || inbox.StatusRank(ev.Status) == 0 {
@@ -1657,15 +1665,8 @@ func (a *plApplier) read(ev channel.Event) error {
 
 // targeted applies a reaction, edit or delete, or keeps it until its target arrives.
 func (a *plApplier) targeted(ev channel.Event, pendingID string) error {
-	id, _, _, _, _, err := a.messageByExternal(ev.TargetID)
-	if errors.Is(err, sql.ErrNoRows) {
-		if pendingID == "" || ev.TargetID == "" {
-			a.res.Unchanged++
-			return nil
-		}
-		return a.keepPending(ev, pendingID)
-	}
-	if err != nil {
+	id, _, _, ok, err := a.target(ev, pendingID)
+	if !ok || err != nil {
 		return err
 	}
 	var n int64
