@@ -875,9 +875,6 @@ func plJSON(b []byte) any {
 
 func (a *plApplier) message(ev channel.Event) error {
 	t := a.t
-	if done, err := a.fastInbound(ev); done || err != nil {
-		return err
-	}
 	if ev.ExternalID != "" {
 		if exists, known := a.exists[ev.ExternalID]; known {
 			if exists {
@@ -1019,86 +1016,6 @@ func (a *plApplier) attachments(messageID, kind string, ev channel.Event) error 
 		}
 	}
 	return nil
-}
-
-// plFastInbound is fastInbound's statement: it finds the sender's contact by
-// identity and the contact's newest conversation on the channel, inserts the
-// message and moves the conversation forward, in ONE round trip. It inserts
-// nothing (and returns no row) unless all of this holds: the identity is
-// known, the contact needs no name, avatar, phone or email filled in, the
-// conversation exists and is open or pending (a reopen takes the general
-// path), and the message is new (under any of its ids).
-const plFastInbound = `WITH ident AS (
-	SELECT i.contact_id, c.name FROM contact_identities i JOIN contacts c ON c.id = i.contact_id
-	WHERE i.workspace_id = $1 AND i.channel_id = $2 AND i.identifier = $3
-		AND NOT (c.name = '' AND $4::text <> '') AND NOT (c.avatar_url = '' AND $5::text <> '')
-		AND ($6::text = '' OR EXISTS (SELECT 1 FROM contact_phones p WHERE p.contact_id = i.contact_id AND p.phone = $6))
-		AND ($7::text = '' OR EXISTS (SELECT 1 FROM contact_emails e WHERE e.contact_id = i.contact_id AND e.email = $7))
-), conv AS (
-	SELECT cv.id, cv.status FROM conversations cv JOIN ident ON cv.contact_id = ident.contact_id
-	WHERE cv.channel_id = $2 AND cv.is_group = FALSE
-	ORDER BY CASE WHEN cv.status IN ('resolved', 'spam') THEN 1 ELSE 0 END, cv.last_activity_at DESC, cv.id DESC LIMIT 1
-), ins AS (
-	INSERT INTO messages (id, workspace_id, conversation_id, channel_id, direction, sender_type, sender_id, sender_name,
-		kind, text, content, location, external_id, reply_to_id, status, error, created_at)
-	SELECT $8::text, $1::text, conv.id, $2::text, 'inbound', 'contact', ident.contact_id, COALESCE(NULLIF($4::text, ''), ident.name),
-		$9::text, $10::text, $11::jsonb, $12::jsonb, $13::text, NULL, $14::text, $15::text, $16::bigint
-	FROM ident, conv
-	WHERE conv.status NOT IN ('resolved', 'snoozed')
-		AND NOT EXISTS (SELECT 1 FROM message_external_ids x WHERE x.workspace_id = $1 AND x.channel_id = $2 AND x.external_id = $13)
-	ON CONFLICT (workspace_id, channel_id, external_id) WHERE external_id <> '' DO NOTHING
-	RETURNING conversation_id, sender_id, sender_name
-), bump AS (
-	UPDATE conversations SET
-		last_message_preview = CASE WHEN last_message_at IS NULL OR last_message_at <= $16 THEN $17 ELSE last_message_preview END,
-		last_message_direction = CASE WHEN last_message_at IS NULL OR last_message_at <= $16 THEN 'inbound' ELSE last_message_direction END,
-		last_message_at = CASE WHEN last_message_at IS NULL OR last_message_at <= $16 THEN $16 ELSE last_message_at END,
-		last_activity_at = CASE WHEN last_activity_at < $16 THEN $16 ELSE last_activity_at END,
-		updated_at = $18,
-		inbound_count = inbound_count + 1,
-		last_inbound_at = CASE WHEN last_inbound_at IS NULL OR last_inbound_at < $16 THEN $16 ELSE last_inbound_at END
-	FROM ins WHERE conversations.id = ins.conversation_id
-	RETURNING conversations.id
-)
-SELECT ins.conversation_id, ins.sender_id, ins.sender_name FROM ins JOIN bump ON bump.id = ins.conversation_id`
-
-// fastInbound applies the usual inbound message (a known customer writing
-// into an open conversation, 1:1 chat, no reply reference) on PostgreSQL in
-// one round trip instead of five; it reports false when the message takes
-// the general path (which then decides everything again).
-func (a *plApplier) fastInbound(ev channel.Event) (bool, error) {
-	if a.t.d.name != "postgres" || ev.ExternalID == "" || ev.Direction == "outbound" || ev.IsGroup ||
-		ev.Sender.Identifier == "" || ev.ReplyToID != "" {
-		return false, nil
-	}
-	kind := plKind(ev)
-	var loc any
-	if ev.Location != nil {
-		loc = jsonNull(ev.Location)
-	}
-	id := newID()
-	created := ts(ev.Timestamp)
-	var convID, contactID, senderName string
-	err := a.t.queryRow(plFastInbound,
-		a.ws, a.ch.ID, ev.Sender.Identifier, ev.Sender.Name, ev.Sender.AvatarURL, plNormPhone(ev.Sender.Phone), normEmail(ev.Sender.Email),
-		id, kind, ev.Text, plJSON(plContent(ev, kind)), loc, ev.ExternalID, inbox.MsgReceived, ev.Error, created,
-		plPreview(kind, ev.Text), ts(a.t.now)).Scan(&convID, &contactID, &senderName)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	a.parties[ev.Sender] = plContact{id: contactID, name: senderName}
-	a.exists[ev.ExternalID] = true
-	a.convs["c:"+contactID] = plConv{id: convID, status: inbox.StatusOpen}
-	if err := a.attachments(id, kind, ev); err != nil {
-		return true, err
-	}
-	a.res.NewMessages++
-	a.touch(inbox.EntityMessage, id)
-	a.touch(inbox.EntityConversation, convID)
-	return true, a.applyPending(ev.ExternalID)
 }
 
 func plPreview(kind, text string) string {
