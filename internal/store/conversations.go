@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"strings"
+	"time"
 
 	"github.com/parleyhq/parley/internal/inbox"
 )
@@ -367,6 +368,7 @@ type newConversation struct {
 	Title                string
 	GroupMeta            map[string]any
 	ExternalChat         string
+	ActivityAt           time.Time // when its activity starts (zero: now)
 }
 
 func insertConversation(t *tx, wsID string, n newConversation) (string, error) {
@@ -379,9 +381,12 @@ func insertConversation(t *tx, wsID string, n newConversation) (string, error) {
 	if n.GroupMeta != nil {
 		meta = jsonNull(n.GroupMeta)
 	}
+	if n.ActivityAt.IsZero() {
+		n.ActivityAt = t.now
+	}
 	_, err = t.exec(`INSERT INTO conversations (id, workspace_id, number, channel_id, contact_id, status, priority, is_group, title, group_meta, external_chat_id,
 		last_activity_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'open', 'none', ?, ?, ?, ?, ?, ?, ?)`,
-		id, wsID, num, n.ChannelID, n.ContactID, n.IsGroup, n.Title, meta, n.ExternalChat, ts(t.now), ts(t.now), ts(t.now))
+		id, wsID, num, n.ChannelID, n.ContactID, n.IsGroup, n.Title, meta, n.ExternalChat, ts(n.ActivityAt), ts(t.now), ts(t.now))
 	return id, err
 }
 

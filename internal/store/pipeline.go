@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/parleyhq/parley/internal/channel"
 	"github.com/parleyhq/parley/internal/inbox"
@@ -287,26 +288,6 @@ func (db *DB) InboundSince(ctx context.Context, channelID string, since time.Tim
 	return out, err
 }
 
-// GetInbound returns one inbound entry.
-func (db *DB) GetInbound(ctx context.Context, id string) (InboundEntry, error) {
-	var out []InboundEntry
-	err := db.read(ctx, func(t *tx) error {
-		rows, err := t.query(`SELECT `+plInboundCols+` FROM inbound_log WHERE id = ?`, id)
-		if err != nil {
-			return err
-		}
-		out, err = plScanInbound(rows)
-		return err
-	})
-	if err == nil && len(out) == 0 {
-		err = notFound("inbound entry")
-	}
-	if err != nil {
-		return InboundEntry{}, err
-	}
-	return out[0], nil
-}
-
 // FailInbound records a processing error (not a parse error: those become
 // unsupported messages). The entry is retried at retryAt, or given up
 // (state failed) when giveUp is true.
@@ -354,6 +335,10 @@ func (db *DB) InboundCounts(ctx context.Context) (map[string]int, error) {
 func plTruncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	// Never inside a character: PostgreSQL refuses invalid UTF-8.
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }
@@ -1318,20 +1303,15 @@ func (a *plApplier) findConversation(ev channel.Event, contactID, chat string, r
 	case !errors.Is(err, sql.ErrNoRows):
 		return plConv{}, err
 	}
-	var num int64
-	if err := t.queryRow(`INSERT INTO conversation_counters (workspace_id, last_number) VALUES (?, 1)
-		ON CONFLICT (workspace_id) DO UPDATE SET last_number = conversation_counters.last_number + 1 RETURNING last_number`, a.ws).Scan(&num); err != nil {
-		return plConv{}, err
+	n := newConversation{ContactID: contactID, ChannelID: a.ch.ID, IsGroup: ev.IsGroup, ExternalChat: chat, ActivityAt: ev.Timestamp}
+	if ev.IsGroup {
+		n.Title = ev.GroupTitle
+		if ev.GroupAvatar != "" {
+			n.GroupMeta = map[string]any{"avatar_url": ev.GroupAvatar}
+		}
 	}
-	id = newID()
-	at := ts(ev.Timestamp)
-	var meta any
-	if ev.IsGroup && ev.GroupAvatar != "" {
-		meta = jsonNull(map[string]any{"avatar_url": ev.GroupAvatar})
-	}
-	if _, err := t.exec(`INSERT INTO conversations (id, workspace_id, number, channel_id, contact_id, status, is_group, title, group_meta, external_chat_id,
-			last_activity_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		id, a.ws, num, a.ch.ID, contactID, inbox.StatusOpen, ev.IsGroup, map[bool]string{true: ev.GroupTitle}[ev.IsGroup], meta, chat, at, ts(t.now), ts(t.now)); err != nil {
+	id, err = insertConversation(t, a.ws, n)
+	if err != nil {
 		return plConv{}, err
 	}
 	a.touch(inbox.EntityConversation, id)
@@ -1667,7 +1647,7 @@ func (a *plApplier) emitAll() error {
 		return err
 	}
 	for _, id := range a.contacts {
-		if err := plEmitContact(a.t, a.ws, id); err != nil {
+		if err := emitContact(a.t, a.ws, id); err != nil {
 			return err
 		}
 	}

@@ -10,9 +10,6 @@ import "github.com/parleyhq/parley/internal/inbox"
 // plEmitChunk is how many entities one read fetches.
 const plEmitChunk = 32
 
-func plEmitContact(t *tx, wsID, id string) error { return emitContact(t, wsID, id) }
-func plEmitMessage(t *tx, wsID, id string) error { return emitMessage(t, wsID, id) }
-
 // plEmitConversations appends the user-neutral conversations, in ids order.
 // The ids were found or created by the applier inside wsID.
 func plEmitConversations(t *tx, wsID string, ids []string) error {

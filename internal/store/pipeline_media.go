@@ -20,7 +20,7 @@ func (db *DB) CreateUpload(ctx context.Context, wsID, createdBy string, a inbox.
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, wsID, a.Kind, a.MimeType, a.Filename, a.Size, a.DurationMS, a.Width, a.Height, a.StorageKey, createdBy, ts(t.now), ts(t.now))
 		return err
 	})
-	a.URL = "/api/v1/workspaces/" + wsID + "/attachments/" + a.ID
+	a.URL = attachmentURL(wsID, a.ID)
 	return a, err
 }
 
@@ -52,7 +52,7 @@ func (db *DB) MediaAttachment(ctx context.Context, wsID, id string) (MediaAttach
 		}
 		m.MessageID, m.ChannelID = msgID.String, chID.String
 		m.CachedAt = fromNullTS(cached)
-		m.URL = "/api/v1/workspaces/" + m.WorkspaceID + "/attachments/" + m.ID
+		m.URL = attachmentURL(m.WorkspaceID, m.ID)
 		return nil
 	})
 	return m, err

@@ -238,12 +238,13 @@ func plFailOutbox(t *tx, outboxID, messageID, wsID, reason string) error {
 	if _, err := t.exec(`INSERT INTO message_statuses (message_id, status, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, messageID, inbox.MsgFailed, ts(t.now)); err != nil {
 		return err
 	}
-	return plEmitMessage(t, wsID, messageID)
+	return emitMessage(t, wsID, messageID)
 }
 
 // RetryMessage re-queues a failed outbound message (POST /messages/{id}/retry).
 // Conflict when the message is not failed.
 func (db *DB) RetryMessage(ctx context.Context, wsID, messageID string) (inbox.Message, error) {
+	var out inbox.Message
 	err := db.write(ctx, func(t *tx) error {
 		var status, dir, channelID string
 		err := t.queryRow(`SELECT status, direction, channel_id FROM messages WHERE id = ? AND workspace_id = ?`, messageID, wsID).Scan(&status, &dir, &channelID)
@@ -267,12 +268,10 @@ func (db *DB) RetryMessage(ctx context.Context, wsID, messageID string) (inbox.M
 				return err
 			}
 		}
-		return plEmitMessage(t, wsID, messageID)
+		out, err = emitMessageGet(t, wsID, messageID)
+		return err
 	})
-	if err != nil {
-		return inbox.Message{}, err
-	}
-	return db.GetMessage(ctx, wsID, messageID)
+	return out, err
 }
 
 // OutboxState returns an outbox row's state, attempts and last error (tests, diagnostics).
