@@ -1,8 +1,10 @@
 package store
 
 import (
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -44,5 +46,15 @@ func TestV7FloorOrdersWithIDs(t *testing.T) {
 	}
 	if !(floor < plV7Floor(at.Add(time.Millisecond))) {
 		t.Fatal("floors out of order")
+	}
+}
+
+func TestTruncateKeepsCharactersWhole(t *testing.T) {
+	s := "Ошибка доставки" // two bytes a letter
+	for n := 0; n <= len(s); n++ {
+		got := plTruncate(s, n)
+		if len(got) > n || !utf8.ValidString(got) || !strings.HasPrefix(s, got) || len(got) < n-1 {
+			t.Fatalf("plTruncate(%q, %d) = %q", s, n, got)
+		}
 	}
 }
