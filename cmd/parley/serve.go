@@ -265,7 +265,7 @@ func openApp(ctx context.Context, cfg config.Config, stderr io.Writer) (*app, er
 		return nil, err
 	}
 	a := &app{cfg: cfg, key: key, log: log, secrets: box, metrics: metrics.New(), channels: channel.NewRegistry(adapters()...)}
-	if a.store, err = store.Open(ctx, cfg.DatabaseURL, store.Options{Logger: log, OnCommit: a.publish}); err != nil {
+	if a.store, err = store.Open(ctx, cfg.DatabaseURL, store.Options{Logger: log, OnCommit: a.publish, PublicURL: cfg.PublicURL}); err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	return a, nil

@@ -45,17 +45,7 @@ func checkSecrets(v *inbox.Validator, m map[string]string) {
 	}
 }
 
-func (s *server) presentChannel(c inbox.Channel) inbox.Channel {
-	c.WebhookURL = s.PublicURL + "/webhooks/" + c.ID
-	c.SecretsEnc = nil
-	if c.Secrets == nil {
-		c.Secrets = map[string]inbox.SecretState{}
-	}
-	if c.Config == nil {
-		c.Config = map[string]any{}
-	}
-	return c
-}
+func (s *server) presentChannel(c inbox.Channel) inbox.Channel { return c.Presented(s.PublicURL) }
 
 func (s *server) openSecrets(sealed []byte) (map[string]string, error) {
 	if s.Secrets == nil {

@@ -150,6 +150,21 @@ type Channel struct {
 	UpdatedAt         time.Time              `json:"updated_at"`
 }
 
+// Presented is the channel as the API shows it (REST answers and change
+// rows alike): with its webhook URL under publicURL, without its sealed
+// secrets, and with empty maps rather than null.
+func (c Channel) Presented(publicURL string) Channel {
+	c.WebhookURL = publicURL + "/webhooks/" + c.ID
+	c.SecretsEnc = nil
+	if c.Secrets == nil {
+		c.Secrets = map[string]SecretState{}
+	}
+	if c.Config == nil {
+		c.Config = map[string]any{}
+	}
+	return c
+}
+
 // Identity is a contact's address on one channel.
 type Identity struct {
 	ChannelID   string `json:"channel_id"`

@@ -185,9 +185,9 @@ func (db *DB) ListChannels(ctx context.Context, wsID string) ([]inbox.Channel, e
 }
 
 // channelChange is a channel as the change log shows it: no sealed secrets.
-func channelChange(c inbox.Channel) inbox.Channel {
-	c.SecretsEnc = nil
-	return c
+// emitChannel appends a channel's change row: the channel as the API shows it.
+func emitChannel(t *tx, c inbox.Channel) error {
+	return t.emit(c.WorkspaceID, inbox.EntityChannel, inbox.OpUpsert, c.ID, c.Presented(t.publicURL))
 }
 
 // CreateChannel stores a channel (secrets arrive sealed in SecretsEnc).
@@ -227,7 +227,7 @@ func (db *DB) CreateChannel(ctx context.Context, wsID string, c inbox.Channel) (
 		if err != nil {
 			return err
 		}
-		return t.emit(wsID, inbox.EntityChannel, inbox.OpUpsert, c.ID, channelChange(c))
+		return emitChannel(t, c)
 	})
 	return c, err
 }
@@ -302,7 +302,7 @@ func (db *DB) UpdateChannel(ctx context.Context, wsID, id string, p inbox.Channe
 			c.Name, jsonText(c.Config, "{}"), jsonText(c.Secrets, "{}"), c.SecretsEnc, c.Status, c.StatusDetail, ts(t.now), id); err != nil {
 			return err
 		}
-		return t.emit(wsID, inbox.EntityChannel, inbox.OpUpsert, id, channelChange(c))
+		return emitChannel(t, c)
 	})
 	return c, err
 }

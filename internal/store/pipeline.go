@@ -440,7 +440,7 @@ func (db *DB) ApplyInboundDryRun(ctx context.Context, entry InboundEntry, ch inb
 		return ApplyResult{}, db.d.mapError(err)
 	}
 	defer stx.Rollback()
-	t := &tx{ctx: ctx, q: stx, d: db.d, now: db.clock()}
+	t := &tx{ctx: ctx, q: stx, d: db.d, now: db.clock(), publicURL: db.publicURL}
 	res, err := plApplyInbound(t, entry, ch, events)
 	return res, db.d.mapError(err)
 }
@@ -1634,7 +1634,11 @@ func (a *plApplier) auth(ev channel.Event) error {
 	}
 	if n, _ := res.RowsAffected(); n > 0 {
 		a.res.Changed++
-		return plEmitChannel(a.t, a.ws, a.ch.ID)
+		c, err := getChannel(a.t, a.ws, a.ch.ID)
+		if err != nil {
+			return err
+		}
+		return emitChannel(a.t, c)
 	}
 	a.res.Unchanged++
 	return nil

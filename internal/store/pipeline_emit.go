@@ -88,11 +88,3 @@ func plEmitMessages(t *tx, wsID string, ids []string) error {
 	}
 	return nil
 }
-
-func plEmitChannel(t *tx, wsID, id string) error {
-	c, err := getChannel(t, wsID, id)
-	if err != nil {
-		return err
-	}
-	return t.emit(wsID, inbox.EntityChannel, inbox.OpUpsert, id, c)
-}

@@ -861,3 +861,39 @@ func TestDeleteChannelFailsItsPendingEntries(t *testing.T) {
 		})
 	}
 }
+
+// TestChannelChangesCarryTheWebhookURL: a channel's change rows show it as
+// the API does, webhook URL included, so a live client never loses it.
+func TestChannelChangesCarryTheWebhookURL(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "w.db"), Options{PublicURL: "https://inbox.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	f := plSetup(t, db)
+	if _, err := db.UpdateChannel(ctx, f.ws, f.ch.ID, inbox.ChannelPatch{Name: inbox.Some("Renamed")}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := db.Changes(ctx, f.ws, "0", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, c := range b.Changes {
+		if c.Entity != inbox.EntityChannel || c.ID != f.ch.ID {
+			continue
+		}
+		var ch inbox.Channel
+		if err := json.Unmarshal(c.Data, &ch); err != nil {
+			t.Fatal(err)
+		}
+		if ch.WebhookURL != "https://inbox.example/webhooks/"+f.ch.ID {
+			t.Fatalf("change %d: webhook_url %q", c.Seq, ch.WebhookURL)
+		}
+		n++
+	}
+	if n < 2 {
+		t.Fatalf("%d channel changes, want the create and the update", n)
+	}
+}

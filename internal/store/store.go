@@ -31,6 +31,9 @@ type Options struct {
 	OnCommit func(changes []inbox.Change)
 	// ReadConns caps the read pool (default 8 for SQLite, 16 for PostgreSQL).
 	ReadConns int
+	// PublicURL is the server's public URL: channel change rows carry the
+	// channel's webhook URL under it, as the API's answers do.
+	PublicURL string
 }
 
 // DB is the store. It is safe for concurrent use.
@@ -41,6 +44,8 @@ type DB struct {
 	log  *slog.Logger
 	now  func() time.Time
 	hook func([]inbox.Change)
+	// publicURL: see Options.PublicURL.
+	publicURL string
 	// stmts caches prepared statements of the write connection (SQLite only).
 	stmts *stmtCache
 	// The WAL checkpointer of an SQLite file: closing stopCheckpoints stops
@@ -101,7 +106,7 @@ func Migrate(ctx context.Context, databaseURL string) (int, error) {
 }
 
 func open(databaseURL string, opts Options) (*DB, error) {
-	db := &DB{log: opts.Logger, now: opts.Now, hook: opts.OnCommit}
+	db := &DB{log: opts.Logger, now: opts.Now, hook: opts.OnCommit, publicURL: opts.PublicURL}
 	if db.log == nil {
 		db.log = slog.New(slog.DiscardHandler)
 	}
@@ -244,6 +249,8 @@ type tx struct {
 	d       dialect
 	now     time.Time
 	changes []inbox.Change
+	// publicURL is the DB's (write transactions: channel change rows).
+	publicURL string
 	// Set for write transactions on SQLite: statements are taken from the
 	// DB's cache (parsing SQL is most of the cost of a small statement).
 	stx   *sql.Tx
@@ -408,7 +415,7 @@ func (db *DB) write(ctx context.Context, fn func(t *tx) error) error {
 	if err != nil {
 		return db.d.mapError(err)
 	}
-	t := &tx{ctx: ctx, q: stx, d: db.d, now: db.clock(), stx: stx, cache: db.stmts}
+	t := &tx{ctx: ctx, q: stx, d: db.d, now: db.clock(), stx: stx, cache: db.stmts, publicURL: db.publicURL}
 	if err := fn(t); err != nil {
 		stx.Rollback()
 		db.stmts.prepareWanted(ctx)

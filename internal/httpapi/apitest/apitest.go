@@ -83,7 +83,7 @@ func New(t testing.TB, opts Options) *Env {
 	}
 	e.DBURL = dbURL
 	var err error
-	e.Store, err = store.Open(ctx, dbURL, store.Options{OnCommit: e.record})
+	e.Store, err = store.Open(ctx, dbURL, store.Options{OnCommit: e.record, PublicURL: "https://parley.test"})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
