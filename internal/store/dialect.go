@@ -84,6 +84,7 @@ const (
 	errUnique
 	errForeignKey
 	errNotNull
+	errBadText // text the database cannot store (PostgreSQL: NUL, invalid UTF-8)
 )
 
 func (d dialect) classify(err error) errorKind {
@@ -108,6 +109,8 @@ func (d dialect) classify(err error) errorKind {
 			return errForeignKey
 		case "23502":
 			return errNotNull
+		case "22021", "22P05": // invalid byte sequence; untranslatable character (\u0000 in JSON)
+			return errBadText
 		}
 	}
 	return errOther
@@ -132,6 +135,8 @@ func (d dialect) mapError(err error) error {
 		return inbox.Wrap(inbox.Conflict, err, "still referenced or references a missing record")
 	case errNotNull:
 		return inbox.Wrap(inbox.Invalid, err, "a required value is missing")
+	case errBadText:
+		return inbox.Wrap(inbox.Invalid, err, "text contains a character that cannot be stored (NUL or invalid UTF-8)")
 	}
 	return inbox.Wrap(inbox.Internal, err, "database error")
 }

@@ -897,3 +897,24 @@ func TestChannelChangesCarryTheWebhookURL(t *testing.T) {
 		t.Fatalf("%d channel changes, want the create and the update", n)
 	}
 }
+
+// TestUnstorableTextIsInvalid: text PostgreSQL cannot store (NUL, invalid
+// UTF-8) is bad input, never an internal error; SQLite stores it.
+func TestUnstorableTextIsInvalid(t *testing.T) {
+	for name, db := range plBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			f := plSetup(t, db)
+			for _, in := range []string{"a\x00b", "bad \xff\xfe"} {
+				_, err := db.CreateLabel(ctx, f.ws, inbox.Label{Name: in})
+				if err != nil && !inbox.IsCode(err, inbox.Invalid) {
+					t.Errorf("label %q: %v (code %s), want stored or invalid", in, err, inbox.ErrorCode(err))
+				}
+				_, err = db.UserByEmail(ctx, in+"@example.com")
+				if err != nil && !inbox.IsCode(err, inbox.Invalid) && !inbox.IsCode(err, inbox.NotFound) {
+					t.Errorf("user by email %q: %v, want not found or invalid", in, err)
+				}
+			}
+		})
+	}
+}
