@@ -114,12 +114,15 @@ func (db *DB) ClaimInboundChannels(ctx context.Context, owner string, lease time
 	var cands []string
 	err := db.read(ctx, func(t *tx) error {
 		now := ts(t.now)
-		// Channel by channel (few) with an indexed probe for a due entry,
-		// not entry by entry: a backlog of a leased channel costs nothing.
+		// Channel by channel (few) with an indexed probe, not entry by
+		// entry: a backlog of a leased channel costs nothing. A channel is
+		// due when its OLDEST pending entry is: a processor keeps the order
+		// and stops at an entry waiting for its retry, so claiming the
+		// channel for a later entry would only claim and release in a loop.
 		rows, err := t.query(`SELECT c.id FROM channels c
 			LEFT JOIN inbound_leases k ON k.channel_id = c.id
 			WHERE (k.channel_id IS NULL OR k.locked_until < ?)
-				AND EXISTS (SELECT 1 FROM inbound_log l WHERE l.channel_id = c.id AND l.state = 'pending' AND l.next_attempt_at <= ?)
+				AND (SELECT l.next_attempt_at FROM inbound_log l WHERE l.channel_id = c.id AND l.state = 'pending' ORDER BY l.id LIMIT 1) <= ?
 			LIMIT ?`, now, now, limit)
 		if err != nil {
 			return err

@@ -685,6 +685,46 @@ func TestPipelineClaims(t *testing.T) {
 					t.Fatalf("%d left, want the pending one", c)
 				}
 			})
+			t.Run("a channel whose oldest entry waits for its retry is not claimed for a later one", func(t *testing.T) {
+				f := plSetup(t, db)
+				if err := db.AppendInbound(ctx, []InboundEntry{{WorkspaceID: f.ws, ChannelID: f.ch.ID, Body: []byte(`{"n":1}`)}}); err != nil {
+					t.Fatal(err)
+				}
+				if err := db.AppendInbound(ctx, []InboundEntry{{WorkspaceID: f.ws, ChannelID: f.ch.ID, Body: []byte(`{"n":2}`)}}); err != nil {
+					t.Fatal(err)
+				}
+				pending, err := db.PendingInbound(ctx, f.ch.ID, 10)
+				if err != nil || len(pending) != 2 {
+					t.Fatalf("pending %d, %v", len(pending), err)
+				}
+				if err := db.FailInbound(ctx, pending[0].ID, "provider down", time.Now().Add(time.Minute), false); err != nil {
+					t.Fatal(err)
+				}
+				claimed := func() bool {
+					chs, err := db.ClaimInboundChannels(ctx, "node-a", time.Minute, 10)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, c := range chs {
+						if err := db.ReleaseInboundLease(ctx, c, "node-a"); err != nil {
+							t.Fatal(err)
+						}
+						if c == f.ch.ID {
+							return true
+						}
+					}
+					return false
+				}
+				if claimed() {
+					t.Fatal("claimed while its oldest entry waits for its retry")
+				}
+				if err := db.FailInbound(ctx, pending[0].ID, "provider down", time.Now().Add(-time.Second), false); err != nil {
+					t.Fatal(err)
+				}
+				if !claimed() {
+					t.Fatal("not claimed once the retry is due")
+				}
+			})
 			t.Run("inbound channel leases are exclusive until they expire", func(t *testing.T) {
 				f := plSetup(t, db)
 				if err := db.AppendInbound(ctx, []InboundEntry{{WorkspaceID: f.ws, ChannelID: f.ch.ID, Body: []byte("{}")}, {WorkspaceID: f.ws, ChannelID: f.ch2.ID, Body: []byte("{}")}}); err != nil {
