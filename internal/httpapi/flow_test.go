@@ -249,13 +249,23 @@ func TestOperations(t *testing.T) {
 	if id := c.DoHeaders("GET", "/healthz", nil, http.Header{"X-Request-Id": {strings.Repeat("x", 65)}}).Header.Get("X-Request-Id"); len(id) != 24 {
 		t.Fatalf("generated request id = %q", id)
 	}
+	// Made-up methods share one label value: clients cannot create series.
+	for _, method := range []string{"M0", "M1", "BREW"} {
+		c.Do(method, "/healthz", nil)
+	}
 	m := string(c.MustDo("GET", "/metrics", nil, 200, nil).Body)
 	for _, want := range []string{
 		`parley_http_request_duration_seconds_count{method="GET",route="GET /readyz",status="503"} 1`,
 		`route="POST /api/v1/auth/login",status="200"`,
+		`method="OTHER"`,
 	} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %s", want)
+		}
+	}
+	for _, unwanted := range []string{`method="M0"`, `method="BREW"`} {
+		if strings.Contains(m, unwanted) {
+			t.Errorf("metrics have %s", unwanted)
 		}
 	}
 	// A panicking handler is a 500 internal with the error body, and the server survives.

@@ -127,7 +127,7 @@ func (s *server) middleware(next http.Handler) http.Handler {
 				route = "unmatched"
 			}
 			d := time.Since(start)
-			s.Metrics.HTTPDuration.WithLabelValues(route, r.Method, strconv.Itoa(status)).Observe(d.Seconds())
+			s.Metrics.HTTPDuration.WithLabelValues(route, metricMethod(r.Method), strconv.Itoa(status)).Observe(d.Seconds())
 			path := r.URL.Path
 			if info.redact {
 				path = route
@@ -328,4 +328,14 @@ func (s *server) resolveWorkspace(r *http.Request, p *auth.Principal, access Acc
 		return inbox.Errorf(inbox.Forbidden, "this needs the admin or owner role")
 	}
 	return nil
+}
+
+// metricMethod is the method label of a request: a standard method, or
+// OTHER (a client must not be able to create metric series at will).
+func metricMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "OTHER"
 }
