@@ -393,7 +393,10 @@ func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, p Principal, opts 
 
 	hello := h.sig.connect(c, opts.Since, opts.Status)
 	if err := c.writeNow(textFrame(hello)); err != nil {
-		_ = wsc.CloseNow()
+		// The owner finishes: the frames signals queued meanwhile leave
+		// the queue gauge, and the socket is closed.
+		c.writeFailed()
+		c.finish()
 		c.cleanup()
 		return
 	}

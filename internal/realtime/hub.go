@@ -184,9 +184,6 @@ func NewHub(o HubOptions) (*Hub, error) {
 	return h, nil
 }
 
-// NodeID returns the node name this hub uses on the bus.
-func (h *Hub) NodeID() string { return h.node }
-
 func (h *Hub) goLoop(every time.Duration, fn func()) {
 	h.bg.Add(1)
 	go func() {
@@ -544,7 +541,11 @@ func (ws *wsState) fanoutLocked() {
 		if !c.live || lastSeq <= c.cursor {
 			continue
 		}
-		if first <= c.cursor { // cannot happen while join keeps cursors at last; kept safe
+		// A connection may be ahead of this batch: join sets its cursor to
+		// what its replay read, which can include commits whose bus
+		// messages arrive only now. It gets the frames after its cursor
+		// (this is what keeps it free of duplicates).
+		if first <= c.cursor {
 			var frames [][]byte
 			for _, oc := range outs {
 				if oc.seq > c.cursor && c.allowed(oc) {
@@ -669,9 +670,6 @@ func (h *Hub) pollAll() {
 	}
 }
 
-// Poll runs the safety poll once, now (tests and operators).
-func (h *Hub) Poll() { h.pollAll() }
-
 var errShuttingDown = errors.New("realtime: hub shutting down")
 
 // Shutdown closes every connection with CloseServerRestart so clients resume
@@ -707,6 +705,5 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	}
 	h.sig.goodbye()
 	h.stopBackground()
-	h.sig.stop()
 	return err
 }

@@ -14,7 +14,6 @@ import (
 // while a node is disconnected are repaired by the hub from the change log.
 type NATSBus struct {
 	nc  *nats.Conn
-	own bool
 	log *slog.Logger
 }
 
@@ -43,15 +42,7 @@ func DialNATS(url string, logger *slog.Logger) (*NATSBus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("realtime: connect nats: %w", err)
 	}
-	return &NATSBus{nc: nc, own: true, log: logger}, nil
-}
-
-// NewNATSBus wraps an existing connection; Close does not close it.
-func NewNATSBus(nc *nats.Conn, logger *slog.Logger) *NATSBus {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	return &NATSBus{nc: nc, log: logger}
+	return &NATSBus{nc: nc, log: logger}, nil
 }
 
 // Publish implements Bus.
@@ -84,9 +75,7 @@ func (b *NATSBus) Subscribe(subject string, fn func(data []byte)) (func(), error
 
 // Close implements Bus.
 func (b *NATSBus) Close() error {
-	if b.own {
-		b.nc.Close()
-	}
+	b.nc.Close()
 	return nil
 }
 

@@ -699,12 +699,6 @@ func (s *signals) goodbye() {
 	s.publish("", sigMsg{Type: "bye"})
 }
 
-func (s *signals) stop() {
-	s.mu.Lock()
-	s.stopped = true
-	s.mu.Unlock()
-}
-
 // Presence returns the merged presence of a workspace: user id → status for
 // every user connected on any node (offline users are absent).
 func (h *Hub) Presence(wsID string) map[string]string {
