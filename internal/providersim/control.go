@@ -146,7 +146,7 @@ func (c *Control) whatsAppInbound(ctx context.Context, channelID string, body io
 		PhoneNumberID: pnid, DisplayPhone: "15550001111",
 		Contacts: []metasim.WAContact{{WaID: in.From, Name: in.Name}}, Messages: []metasim.M{msg},
 	}}})
-	if err := metasim.Deliver(ctx, ch.WebhookURL, ch.Secrets["app_secret"], payload); err != nil {
+	if err := c.Deliver(ctx, channelID, payload); err != nil {
 		return nil, fmt.Errorf("deliver: %w", err)
 	}
 	return map[string]string{"id": wamid}, nil
@@ -191,7 +191,7 @@ func (c *Control) telegramInbound(ctx context.Context, channelID string, body io
 	update := telegramsim.MessageUpdate(telegramsim.Msg{
 		UpdateID: now.Unix()*1000 + n, MessageID: n, Chat: chat, From: &from, Date: now, Text: in.Text,
 	})
-	if err := telegramsim.Deliver(ctx, ch.WebhookURL, ch.Secrets["webhook_secret"], update); err != nil {
+	if err := c.Deliver(ctx, channelID, update); err != nil {
 		return nil, fmt.Errorf("deliver: %w", err)
 	}
 	return map[string]string{"id": fmt.Sprintf("%d:%d", chat.ID, n)}, nil
