@@ -72,7 +72,7 @@ func PipelineRoutes(pl Pipeline) []Route {
 		{Method: "GET", Path: "/share/{token}", Access: Public, Summary: "a file behind a signed share URL",
 			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { pl.Media.ServeShare(w, r, r.PathValue("token")) })},
 		{Method: "POST", Path: ws + "/uploads", Access: Member, Summary: "upload a file (multipart field file) to attach to a message",
-			Response: UploadResponse{}, Status: http.StatusCreated, MaxBody: pl.MaxUpload,
+			Response: UploadResponse{}, Status: http.StatusCreated, MaxBody: pl.MaxUpload + 1<<20, // the file plus its multipart envelope
 			Handler: raw(func(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
 				pl.Media.HandleUpload(w, r, p.WorkspaceID, p.User.ID)
 			})},

@@ -425,8 +425,9 @@ func writeErr(w http.ResponseWriter, err error) {
 
 // HandleUpload serves POST /uploads (multipart field "file"; optional field
 // "kind", e.g. voice) → 201 {"id","kind","mime_type","size","filename"}.
+// The route bounds the request body; the file itself is bounded by
+// MaxUploadBytes when stored.
 func (s *Service) HandleUpload(w http.ResponseWriter, r *http.Request, wsID, userID string) {
-	r.Body = http.MaxBytesReader(w, r.Body, s.o.MaxUploadBytes+1<<20)
 	mr, err := r.MultipartReader()
 	if err != nil {
 		writeErr(w, inbox.FieldError("send the file as multipart/form-data in the field \"file\"", map[string]string{"file": "is required"}))
