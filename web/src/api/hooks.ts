@@ -106,8 +106,8 @@ export function useContactConversations(id: string | undefined) {
     queryKey: ['contact', ws, id, 'conversations'],
     enabled: !!id,
     queryFn: async () => {
-      const r = await api<Page<Conversation> | Conversation[]>(wsPath(ws, `/contacts/${id}/conversations`));
-      return Array.isArray(r) ? r : (r.items ?? []);
+      const r = await api<Page<Conversation>>(wsPath(ws, `/contacts/${id}/conversations`));
+      return r.items ?? [];
     },
     staleTime: 30_000,
   });
@@ -119,8 +119,8 @@ export function useParticipants(id: string | undefined, enabled: boolean) {
     queryKey: ['participants', ws, id],
     enabled: !!id && enabled,
     queryFn: async () => {
-      const r = await api<Page<Participant> | Participant[]>(wsPath(ws, `/conversations/${id}/participants`));
-      return Array.isArray(r) ? r : (r.items ?? []);
+      const r = await api<Page<Participant>>(wsPath(ws, `/conversations/${id}/participants`));
+      return r.items ?? [];
     },
     staleTime: 60_000,
   });

@@ -24,17 +24,7 @@ const Ctx = createContext<SyncApi | null>(null);
 
 async function loadSnapshot(ws: string, userId: string): Promise<SyncState> {
   const snap = await api<Snapshot>(wsPath(ws, '/sync/snapshot'));
-  let teams = snap.teams;
-  if (!teams) {
-    try {
-      teams = await api<typeof snap.teams>(wsPath(ws, '/teams')).then((r) =>
-        Array.isArray(r) ? r : ((r as unknown as { items?: typeof r })?.items ?? []),
-      );
-    } catch {
-      teams = [];
-    }
-  }
-  return fromSnapshot({ ...snap, teams }, userId);
+  return fromSnapshot(snap, userId);
 }
 
 export function applyToCache(
