@@ -81,8 +81,12 @@ func wirePipeline(_ context.Context, a *app) error {
 	a.jobs = append(a.jobs,
 		func(ctx context.Context) error { p.ingest.Start(ctx); <-ctx.Done(); p.ingest.Wait(); return nil },
 		func(ctx context.Context) error { p.outbound.Run(ctx); return nil },
-		func(ctx context.Context) error { p.media.RunJanitor(ctx, time.Hour); return nil },
-		func(ctx context.Context) error { pruneInbound(ctx, a, time.Hour); return nil },
+		func(ctx context.Context) error { every(ctx, time.Hour, p.media.Janitor); return nil },
+		func(ctx context.Context) error {
+			pruneInbound(ctx, a)
+			every(ctx, time.Hour, func(ctx context.Context) { pruneInbound(ctx, a) })
+			return nil
+		},
 	)
 	return nil
 }
@@ -176,26 +180,17 @@ func (p *pipeline) authorization(ctx context.Context, ch inbox.Channel) (httpapi
 	return out, nil
 }
 
-// pruneInbound deletes, every interval, the applied webhooks older than the
-// retention (failed and pending ones are kept), until ctx ends.
-func pruneInbound(ctx context.Context, a *app, every time.Duration) {
+// pruneInbound deletes the applied webhooks older than the retention
+// (failed and pending ones are kept; no retention: nothing is deleted).
+func pruneInbound(ctx context.Context, a *app) {
 	if a.cfg.InboundRetention <= 0 {
 		return
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		n, err := a.store.PruneInbound(ctx, time.Now().Add(-a.cfg.InboundRetention))
-		switch {
-		case err != nil && ctx.Err() == nil:
-			a.log.Warn("prune inbound log", "err", err)
-		case n > 0:
-			a.log.Info("pruned inbound log", "entries", n, "retention", a.cfg.InboundRetention)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	n, err := a.store.PruneInbound(ctx, time.Now().Add(-a.cfg.InboundRetention))
+	switch {
+	case err != nil && ctx.Err() == nil:
+		a.log.Warn("prune inbound log", "err", err)
+	case n > 0:
+		a.log.Info("pruned inbound log", "entries", n, "retention", a.cfg.InboundRetention)
 	}
 }

@@ -139,6 +139,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	jobCtx, stopJobs := context.WithCancel(ctx)
 	defer stopJobs()
+	a.jobs = append(a.jobs, func(ctx context.Context) error { every(ctx, time.Hour, a.sweepSessions); return nil })
 	var jobs sync.WaitGroup
 	for _, job := range a.jobs {
 		jobs.Go(func() {
@@ -147,7 +148,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			}
 		})
 	}
-	go a.sweepSessions(jobCtx, &jobs)
 
 	url := "http://" + ln.Addr().String()
 	log.Info("parley listening", "addr", ln.Addr().String(), "public_url", a.cfg.PublicURL, "database", a.store.Dialect(), "version", version)
@@ -178,21 +178,25 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	return nil
 }
 
-func (a *app) sweepSessions(ctx context.Context, wg *sync.WaitGroup) {
-	wg.Add(1)
-	defer wg.Done()
-	t := time.NewTicker(time.Hour)
+// sweepSessions deletes expired sessions.
+func (a *app) sweepSessions(ctx context.Context) {
+	if n, err := a.store.DeleteExpiredSessions(ctx, time.Now()); err != nil {
+		a.log.Warn("delete expired sessions", "err", err)
+	} else if n > 0 {
+		a.log.Info("deleted expired sessions", "count", n)
+	}
+}
+
+// every runs fn every d until ctx ends (the background jobs' loop).
+func every(ctx context.Context, d time.Duration, fn func(context.Context)) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if n, err := a.store.DeleteExpiredSessions(ctx, time.Now()); err != nil {
-				a.log.Warn("delete expired sessions", "err", err)
-			} else if n > 0 {
-				a.log.Info("deleted expired sessions", "count", n)
-			}
+			fn(ctx)
 		}
 	}
 }

@@ -380,21 +380,13 @@ func (s *Service) Clean(ctx context.Context, dryRun bool) (Report, error) {
 	return rep, nil
 }
 
-// RunJanitor cleans the cache every interval until ctx ends.
-func (s *Service) RunJanitor(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if rep, err := s.Clean(ctx, false); err != nil {
-				s.o.Logger.Error("media: cache clean", "err", err)
-			} else if rep.Expired+rep.Evicted > 0 {
-				s.o.Logger.Info("media: cache cleaned", "expired", rep.Expired, "evicted", rep.Evicted, "freed_bytes", rep.FreedBytes)
-			}
-		}
+// Janitor cleans the cache once and logs what it did (the server runs it
+// periodically).
+func (s *Service) Janitor(ctx context.Context) {
+	if rep, err := s.Clean(ctx, false); err != nil {
+		s.o.Logger.Error("media: cache clean", "err", err)
+	} else if rep.Expired+rep.Evicted > 0 {
+		s.o.Logger.Info("media: cache cleaned", "expired", rep.Expired, "evicted", rep.Evicted, "freed_bytes", rep.FreedBytes)
 	}
 }
 
