@@ -1,6 +1,8 @@
 package httpapi_test
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
 	"reflect"
 	"strings"
@@ -10,11 +12,19 @@ import (
 	"github.com/parleyhq/parley/internal/httpapi"
 	"github.com/parleyhq/parley/internal/httpapi/apitest"
 	"github.com/parleyhq/parley/internal/inbox"
+	"github.com/parleyhq/parley/internal/store"
 )
 
-// idFor picks, for each path parameter, the fixture's id of that kind: the
-// parameter is named by the path segment before it.
-func (f fixture) path(pattern string) string {
+// isoFixture is a seeded workspace plus the objects only the pipeline routes
+// reach (an uploaded attachment).
+type isoFixture struct {
+	fixture
+	attachment string
+}
+
+// path fills the pattern's parameters with the fixture's ids: each parameter
+// gets the id of the kind named by the path segment before it.
+func (f isoFixture) path(pattern string) string {
 	segs := strings.Split(pattern, "/")
 	for i, s := range segs {
 		if !strings.HasPrefix(s, "{") {
@@ -48,6 +58,8 @@ func (f fixture) path(pattern string) string {
 			id = f.conversation
 		case prev == "messages":
 			id = f.message
+		case prev == "attachments":
+			id = f.attachment
 		default: // a kind this test does not seed: an unknown id
 			id = uuid.Must(uuid.NewV7()).String()
 		}
@@ -58,7 +70,7 @@ func (f fixture) path(pattern string) string {
 
 // body is a valid body for the route's request type, so a 404 cannot come
 // from a validation 400 that happens to run first.
-func (f fixture) body(rt httpapi.Route) any {
+func (f isoFixture) body(rt httpapi.Route) any {
 	if rt.Request == nil {
 		return nil
 	}
@@ -87,16 +99,100 @@ func TestWorkspaceIsolation(t *testing.T) {
 	}
 }
 
+// storeMedia stands in for the media service: it answers from the store's
+// workspace-scoped attachment lookup (as the real service does) without
+// touching files, which is all the routing/auth isolation check needs.
+type storeMedia struct{ db *store.DB }
+
+func writeStubError(w http.ResponseWriter, err error) {
+	status, code := http.StatusInternalServerError, inbox.Internal
+	if inbox.IsCode(err, inbox.NotFound) {
+		status, code = http.StatusNotFound, inbox.NotFound
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(httpapi.ErrorBody{Error: httpapi.ErrorDetail{Code: code, Message: inbox.ErrorMessage(err)}})
+}
+
+func (m storeMedia) HandleUpload(w http.ResponseWriter, r *http.Request, wsID, userID string) {
+	a, err := m.db.CreateUpload(r.Context(), wsID, userID, inbox.Attachment{Kind: "file", MimeType: "text/plain", Filename: "stub.txt", Size: 1})
+	if err != nil {
+		writeStubError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	_ = json.NewEncoder(w).Encode(httpapi.UploadResponse{ID: a.ID, Kind: a.Kind, MimeType: a.MimeType, Size: a.Size, Filename: a.Filename})
+}
+
+func (m storeMedia) ServeAttachment(w http.ResponseWriter, r *http.Request, wsID, id string) {
+	if _, err := m.db.MediaAttachment(r.Context(), wsID, id); err != nil {
+		writeStubError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	_, _ = w.Write([]byte("x"))
+}
+
+func (m storeMedia) HandleShare(w http.ResponseWriter, r *http.Request, wsID, id string) {
+	if _, err := m.db.MediaAttachment(r.Context(), wsID, id); err != nil {
+		writeStubError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(httpapi.ShareResponse{URL: "https://parley.test/share/stub"})
+}
+
+func (storeMedia) ServeShare(w http.ResponseWriter, _ *http.Request, _ string) {
+	writeStubError(w, inbox.Errorf(inbox.NotFound, "this link has expired"))
+}
+
+// pipelineRoutes are the pipeline's routes over st, with the media service,
+// webhooks and QR authorization stubbed; retry and the authorization lookup
+// go through the store's workspace-scoped calls as in cmd/parley.
+func pipelineRoutes(st inbox.Store) []httpapi.Route {
+	db := st.(*store.DB)
+	return httpapi.PipelineRoutes(httpapi.Pipeline{
+		Store: st,
+		Media: storeMedia{db: db},
+		Retry: func(ctx context.Context, wsID, id string) (inbox.Message, error) {
+			return db.RetryMessage(ctx, wsID, id)
+		},
+		Authorization: func(_ context.Context, ch inbox.Channel) (httpapi.Authorization, error) {
+			return httpapi.Authorization{ChannelID: ch.ID}, nil
+		},
+		MaxUpload: 1 << 20,
+	})
+}
+
+func countScoped(routes []httpapi.Route) int {
+	n := 0
+	for _, rt := range routes {
+		if strings.Contains(rt.Path, "{ws}") {
+			n++
+		}
+	}
+	return n
+}
+
 func testIsolation(t *testing.T, pg bool) {
-	e := newEnv(t, apitest.Options{Postgres: pg})
-	a := seed(t, e, e.Owner, e.Workspace.ID, "a")
+	e := newEnv(t, apitest.Options{Postgres: pg, Configure: func(d *httpapi.Deps) {
+		d.Routes = append(d.Routes, pipelineRoutes(d.Store)...)
+	}})
+	a := isoFixture{fixture: seed(t, e, e.Owner, e.Workspace.ID, "a")}
+	att, err := e.Store.CreateUpload(context.Background(), a.ws, e.OwnerUser.ID, inbox.Attachment{Kind: "file", MimeType: "text/plain", Filename: "a.txt", Size: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.attachment = att.ID
+	e.Owner.MustDo("GET", e.WS("/attachments/"+a.attachment), nil, http.StatusOK, nil) // reachable by its own workspace
 
 	// A second workspace with its own owner (not a member of A) and objects.
 	var wsB httpapi.WorkspaceResponse
 	outsider := e.AddMember(e.Owner, e.Workspace.ID, "outsider@example.com", inbox.RoleAgent)
 	e.Owner.MustDo("DELETE", e.WS("/members/"+outsider.User.ID), nil, http.StatusNoContent, nil)
 	outsider.MustDo("POST", "/api/v1/workspaces", map[string]string{"name": "Beta"}, http.StatusCreated, &wsB)
-	b := seed(t, e, outsider, wsB.ID, "b")
+	b := isoFixture{fixture: seed(t, e, outsider, wsB.ID, "b")}
 	outsiderToken := e.Token(outsider, wsB.ID)
 	// The owner of A is also an owner of a workspace C: their C token must not reach A.
 	var wsC httpapi.WorkspaceResponse
@@ -141,8 +237,12 @@ func testIsolation(t *testing.T, pg bool) {
 			}
 		})
 	}
-	if scoped < 50 {
-		t.Fatalf("only %d workspace-scoped routes walked", scoped)
+	// Every workspace-scoped route of every group is walked: the core table,
+	// the realtime routes and the pipeline routes.
+	want := countScoped(httpapi.RouteTable(httpapi.Deps{Store: e.Store})) +
+		countScoped(httpapi.RealtimeRoutes(e.Store, e.Hub, nil)) + countScoped(pipelineRoutes(e.Store))
+	if scoped != want {
+		t.Fatalf("walked %d workspace-scoped routes, want %d (core + realtime + pipeline)", scoped, want)
 	}
 	// Nothing the refused requests tried changed workspace A's data.
 	snapshotAfter := e.Owner.MustDo("GET", e.WS("/sync/snapshot"), nil, http.StatusOK, nil)

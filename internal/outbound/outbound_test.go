@@ -335,8 +335,44 @@ func TestCrashMidSendIsUncertain(t *testing.T) {
 	if got.Status != inbox.MsgFailed || got.Error != store.UncertainReason {
 		t.Fatalf("%+v", got)
 	}
-	if p.requests != 0 {
-		t.Fatal("an uncertain send was re-sent")
+
+	// A worker now runs over the uncertain row for several poll intervals: it
+	// must not re-send it.
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { e.w.Run(rctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	uncertainUntouched := func() {
+		t.Helper()
+		got, err := e.db.GetMessage(ctx, e.ws, m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != inbox.MsgFailed || got.Error != store.UncertainReason {
+			t.Fatalf("uncertain message changed: %+v", got)
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.accepted[m.ID] != 0 {
+			t.Fatal("an uncertain send was re-sent")
+		}
+	}
+	for range 10 { // ten poll intervals
+		time.Sleep(e.w.o.Poll)
+		uncertainUntouched()
+	}
+	// A later message goes out, so the worker was alive and claiming all along.
+	later := e.send(t, "later")
+	e.waitStatus(t, later.ID, inbox.MsgSent)
+	uncertainUntouched()
+	p.mu.Lock()
+	requests := p.requests
+	p.mu.Unlock()
+	if requests != 1 {
+		t.Fatalf("provider got %d requests, want 1 (the later message only)", requests)
+	}
+	if st, attempts, _, err := e.db.OutboxState(ctx, m.ID); err != nil || st != store.OutboxFailed || attempts != 1 {
+		t.Fatalf("uncertain outbox row: %v %s %d", err, st, attempts)
 	}
 }
 
