@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/parleyhq/parley/internal/inbox"
 )
 
 func TestEventTime(t *testing.T) {
@@ -55,6 +56,22 @@ func TestTruncateKeepsCharactersWhole(t *testing.T) {
 		got := plTruncate(s, n)
 		if len(got) > n || !utf8.ValidString(got) || !strings.HasPrefix(s, got) || len(got) < n-1 {
 			t.Fatalf("plTruncate(%q, %d) = %q", s, n, got)
+		}
+	}
+}
+
+func TestPreview(t *testing.T) {
+	long := strings.Repeat("я", 150)
+	for _, tc := range []struct{ kind, text, want string }{
+		{inbox.KindText, "  hello\n  world ", "hello world"},
+		{inbox.KindText, "", ""},
+		{inbox.KindImage, "", "[image]"},
+		{inbox.KindImage, "a caption", "a caption"},
+		{inbox.KindUnsupported, "", "[unsupported message]"},
+		{inbox.KindText, long, strings.Repeat("я", 140) + "…"},
+	} {
+		if got := preview(tc.kind, tc.text); got != tc.want {
+			t.Errorf("preview(%s, %q) = %q, want %q", tc.kind, tc.text, got, tc.want)
 		}
 	}
 }

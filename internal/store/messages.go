@@ -196,10 +196,17 @@ func (db *DB) GetMessage(ctx context.Context, wsID, id string) (inbox.Message, e
 	return m, err
 }
 
-// preview is the one-line summary of a message in the queue.
+// preview is the one-line summary of a message in the queue, the same
+// whether the message came through the API or a webhook.
 func preview(kind, text string) string {
 	text = strings.Join(strings.Fields(text), " ")
 	if text == "" {
+		switch kind {
+		case inbox.KindText:
+			return ""
+		case inbox.KindUnsupported:
+			return "[unsupported message]"
+		}
 		return "[" + kind + "]"
 	}
 	if utf8.RuneCountInString(text) > 140 {

@@ -1006,23 +1006,6 @@ func (a *plApplier) attachments(messageID, kind string, ev channel.Event) error 
 	return nil
 }
 
-func plPreview(kind, text string) string {
-	if text != "" {
-		r := []rune(strings.Join(strings.Fields(text), " "))
-		if len(r) > 140 {
-			r = r[:140]
-		}
-		return string(r)
-	}
-	switch kind {
-	case inbox.KindText:
-		return ""
-	case inbox.KindUnsupported:
-		return "[unsupported message]"
-	}
-	return "[" + kind + "]"
-}
-
 func (a *plApplier) bumpConversation(convID string, ev channel.Event, kind string, outbound bool) error {
 	at := ts(ev.Timestamp)
 	dir := "inbound"
@@ -1037,7 +1020,7 @@ func (a *plApplier) bumpConversation(convID string, ev channel.Event, kind strin
 			last_message_at = CASE WHEN last_message_at IS NULL OR last_message_at <= ? THEN ? ELSE last_message_at END,
 			last_activity_at = CASE WHEN last_activity_at < ? THEN ? ELSE last_activity_at END,
 			updated_at = ?
-		WHERE id = ?`, at, plPreview(kind, ev.Text), at, dir, at, at, at, at, ts(a.t.now), convID)
+		WHERE id = ?`, at, preview(kind, ev.Text), at, dir, at, at, at, at, ts(a.t.now), convID)
 		return err
 	}
 	// Inbound: the same, plus the inbound counters, in one statement.
@@ -1049,7 +1032,7 @@ func (a *plApplier) bumpConversation(convID string, ev channel.Event, kind strin
 			updated_at = ?,
 			inbound_count = inbound_count + 1,
 			last_inbound_at = CASE WHEN last_inbound_at IS NULL OR last_inbound_at < ? THEN ? ELSE last_inbound_at END
-		WHERE id = ?`, at, plPreview(kind, ev.Text), at, dir, at, at, at, at, ts(a.t.now), at, at, convID)
+		WHERE id = ?`, at, preview(kind, ev.Text), at, dir, at, at, at, at, ts(a.t.now), at, at, convID)
 	return err
 }
 
