@@ -213,8 +213,12 @@ func (in *Ingest) processBatch(ctx context.Context, entries []store.InboundEntry
 		}
 		// Isolate a bad entry: apply the chunk one by one (each entry
 		// records its own failure).
-		for _, e := range chunk {
-			if err := in.processEntry(ctx, e); err != nil {
+		for i, e := range chunk {
+			var events []channel.Event // parsed already when the batch was tried
+			if parsed[start+i] {
+				events = items[start+i].Events
+			}
+			if err := in.processEntry(ctx, e, events); err != nil {
 				return false
 			}
 		}
@@ -249,12 +253,14 @@ func (in *Ingest) yieldToCommits() {
 // commits. PostgreSQL writes concurrently: there it would only slow both.
 func (in *Ingest) singleWriter() bool { return in.db.Dialect() == "sqlite" }
 
-// processEntry parses and applies one entry; on failure it schedules a retry.
-func (in *Ingest) processEntry(ctx context.Context, e store.InboundEntry) error {
+// processEntry applies one entry (parsing it unless events are given); on
+// failure it schedules a retry.
+func (in *Ingest) processEntry(ctx context.Context, e store.InboundEntry, events []channel.Event) error {
 	res, err := in.chans.Resolve(ctx, e.ChannelID)
-	var events []channel.Event
 	if err == nil {
-		events = in.parse(res, e)
+		if events == nil {
+			events = in.parse(res, e)
+		}
 		_, err = in.db.ApplyInbound(ctx, e, res.Channel, events)
 	}
 	if err == nil {
