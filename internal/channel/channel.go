@@ -13,6 +13,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/parleyhq/parley/internal/inbox"
 )
@@ -314,6 +316,22 @@ func (r *Registry) Kinds() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TextLen measures text in a channel's unit (Rules.TextLenUnit): "bytes"
+// (UTF-8), "utf16" (code units) or runes (the default, "chars").
+func TextLen(text, unit string) int {
+	switch unit {
+	case "bytes":
+		return len(text)
+	case "utf16":
+		n := 0
+		for _, r := range text {
+			n += utf16.RuneLen(r)
+		}
+		return n
+	}
+	return utf8.RuneCountInString(text)
 }
 
 // Answerer is implemented by adapters whose provider expects an answer to

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/parleyhq/parley/internal/channel"
 	"github.com/parleyhq/parley/internal/inbox"
@@ -27,22 +25,6 @@ type DraftMedia struct {
 	MimeType string
 	Filename string
 	Size     int64
-}
-
-// TextLen measures text in a channel's unit: "bytes" (UTF-8), "utf16" (code
-// units) or runes (the default, "chars").
-func TextLen(text, unit string) int {
-	switch unit {
-	case "bytes":
-		return len(text)
-	case "utf16":
-		n := 0
-		for _, r := range text {
-			n += utf16.RuneLen(r)
-		}
-		return n
-	}
-	return utf8.RuneCountInString(text)
 }
 
 func ago(d time.Duration) string {
@@ -124,7 +106,7 @@ func CheckRules(rules channel.Rules, state channel.ConversationState, msg Draft)
 	}
 	if rules.MaxTextLen > 0 && !rules.SplitLongText && !msg.Template {
 		unit := rules.TextLenUnit
-		if n := TextLen(msg.Text, unit); n > rules.MaxTextLen {
+		if n := channel.TextLen(msg.Text, unit); n > rules.MaxTextLen {
 			name := map[string]string{"bytes": "bytes", "utf16": "characters"}[unit]
 			if name == "" {
 				name = "characters"

@@ -212,7 +212,7 @@ func (a *Adapter) Send(ctx context.Context, cfg channel.Config, out channel.Outg
 
 	text := out.Text
 	caption := ""
-	if len(out.Attachments) > 0 && utf16Len(text) <= MaxCaptionLen {
+	if len(out.Attachments) > 0 && channel.TextLen(text, "utf16") <= MaxCaptionLen {
 		caption, text = text, ""
 	}
 	for _, part := range SplitText(text, MaxTextLen) {
@@ -269,17 +269,6 @@ func mediaMethod(m channel.OutMedia) (method, field string) {
 	return "sendDocument", "document"
 }
 
-func utf16Len(s string) int {
-	n := 0
-	for _, r := range s {
-		n += utf16.RuneLen(r)
-		if utf16.RuneLen(r) < 0 {
-			n++ // invalid rune counts as U+FFFD
-		}
-	}
-	return n
-}
-
 // SplitText cuts s into parts of at most max UTF-16 code units, never inside a
 // rune, preferring a line break, then a space, in the last fifth of a part.
 // Empty text gives no parts.
@@ -289,17 +278,14 @@ func SplitText(s string, max int) []string {
 	}
 	var parts []string
 	for s != "" {
-		if utf16Len(s) <= max {
+		if channel.TextLen(s, "utf16") <= max {
 			parts = append(parts, s)
 			break
 		}
 		// cut = byte offset of the longest prefix within max units.
 		cut, units := 0, 0
 		for i, r := range s {
-			w := utf16.RuneLen(r)
-			if w < 0 {
-				w = 1
-			}
+			w := utf16.RuneLen(r) // ranging over a string never yields an invalid rune
 			if units+w > max {
 				break
 			}

@@ -63,7 +63,7 @@ func TestSendSplitsLongText(t *testing.T) {
 	var joined strings.Builder
 	for i, call := range calls {
 		part := call.Params["text"].(string)
-		if utf16Len(part) > MaxTextLen {
+		if channel.TextLen(part, "utf16") > MaxTextLen {
 			t.Fatalf("part %d too long", i)
 		}
 		if (call.Params["reply_parameters"] != nil) != (i == 0) {
@@ -101,7 +101,7 @@ func TestSplitText(t *testing.T) {
 				t.Fatal("lossy split")
 			}
 			for _, p := range parts {
-				if utf16Len(p) > c.max || !utf8.ValidString(p) {
+				if channel.TextLen(p, "utf16") > c.max || !utf8.ValidString(p) {
 					t.Fatalf("bad part %q", p)
 				}
 			}
