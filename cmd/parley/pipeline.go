@@ -37,6 +37,7 @@ func newPipeline(a *app) *pipeline {
 	unverified := m.Counter("webhooks_unverified_total", "webhooks refused: bad signature or secret", "kind")
 	processed := m.Counter("inbound_events_total", "normalized inbound events applied", "kind")
 	failed := m.Counter("inbound_failures_total", "inbound entries that failed to apply (retried)", "kind")
+	ackCommits := m.Counter("webhook_ack_commits_total", "transactions that committed verified webhooks before their acknowledgement: by the group committer, or with an ingest worker's batch (SQLite)", "by")
 	sent := m.Counter("outbound_sent_total", "messages delivered to providers", "kind")
 	sendFailed := m.Counter("outbound_failed_total", "messages that failed for good", "kind")
 	p := &pipeline{db: a.store, channels: chans, now: time.Now}
@@ -46,6 +47,9 @@ func newPipeline(a *app) *pipeline {
 			Unverified: func(kind string) { unverified.WithLabelValues(kind).Inc() },
 			Processed:  func(kind string, n int) { processed.WithLabelValues(kind).Add(float64(n)) },
 			Failed:     func(kind string, _ error) { failed.WithLabelValues(kind).Inc() },
+			Committed: func(_ int, byWorker bool) {
+				ackCommits.WithLabelValues(map[bool]string{false: "group", true: "worker"}[byWorker]).Inc()
+			},
 		}})
 	p.media = media.New(media.Options{DB: a.store, Storage: media.LocalStorage{Dir: filepath.Join(a.cfg.DataDir, "media")},
 		Adapter: chans.Adapter, SecretKey: a.key, PublicURL: a.cfg.PublicURL, Logger: a.log, MaxUploadBytes: a.cfg.MaxUploadBytes})

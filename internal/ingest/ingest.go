@@ -26,7 +26,9 @@ type Metrics struct {
 	AckLatency func(d time.Duration)         // time from request to ack
 	Processed  func(kind string, events int) // an inbound entry was applied
 	Failed     func(kind string, err error)  // an entry could not be applied (will retry)
-	BatchSize  func(n int)                   // entries per group commit
+	// Committed: a transaction committed n webhooks for acknowledgement,
+	// a group commit's or (byWorker) an ingest worker's.
+	Committed func(n int, byWorker bool)
 }
 
 // Options configure an Ingest.
@@ -54,13 +56,17 @@ type Ingest struct {
 	opt   Options
 	owner string
 
-	appends chan appendReq
 	wake    chan struct{}
 	stopped chan struct{} // closed when the committer has stopped
 
-	// ackWaiting is set from the moment a group commit starts collecting
-	// until it has committed: a worker transaction then ends soon.
-	ackWaiting atomic.Bool
+	// Webhooks waiting for their append to commit. Whoever holds the
+	// write connection next takes them into its transaction: the group
+	// committer, or (SQLite) an ingest worker just before its commit.
+	ackMu     sync.Mutex
+	waiting   []appendReq
+	ackClosed error         // set when the committer stops: appends fail
+	ackSig    chan struct{} // something waits (cap 1)
+	ackFull   chan struct{} // a whole batch waits (cap 1)
 
 	// Claims are skipped when a wake-up can only be about channels this
 	// node is processing already (their processors pick the new entries
@@ -126,7 +132,8 @@ func New(o Options) *Ingest {
 		appendedSig: make(chan struct{}),
 		answering:   make(chan struct{}, 8),
 		groups:      groupLookups{tried: map[string]time.Time{}, want: map[string]map[string]bool{}, running: map[string]bool{}},
-		appends:     make(chan appendReq, 4096),
+		ackSig:      make(chan struct{}, 1),
+		ackFull:     make(chan struct{}, 1),
 		wake:        make(chan struct{}, 1),
 		stopped:     make(chan struct{}),
 	}
@@ -300,56 +307,110 @@ func (in *Ingest) Append(ctx context.Context, e store.InboundEntry) error {
 		return in.db.AppendInbound(ctx, []store.InboundEntry{e})
 	}
 	done := make(chan error, 1)
-	select {
-	case in.appends <- appendReq{entry: e, done: done}:
-	case <-in.stopped:
-		return errors.New("ingest: stopped")
-	case <-ctx.Done():
-		return ctx.Err()
+	in.ackMu.Lock()
+	if err := in.ackClosed; err != nil {
+		in.ackMu.Unlock()
+		return err
+	}
+	in.waiting = append(in.waiting, appendReq{entry: e, done: done})
+	n := len(in.waiting)
+	in.ackMu.Unlock()
+	if n == 1 {
+		signal(in.ackSig)
+	}
+	if n == in.opt.BatchMax {
+		signal(in.ackFull)
 	}
 	select {
 	case err := <-done:
 		return err
-	case <-in.stopped:
-		// Drained with an error, or committed just before stopping.
-		select {
-		case err := <-done:
-			return err
-		default:
-			return errors.New("ingest: stopped")
-		}
 	case <-ctx.Done():
 		// The entry may still commit; the provider will retry and the replay is a no-op.
 		return ctx.Err()
 	}
 }
 
-// commitLoop is the group committer: it takes the first waiting append,
-// collects more for up to BatchWindow or BatchMax entries, commits them in ONE
-// transaction and releases every waiter with the result.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// takeWaiting takes up to BatchMax waiting appends (in arrival order) into
+// the transaction of the caller, which holds the write connection; it hands
+// back their entries, whose ids the append assigns.
+func (in *Ingest) takeWaiting() ([]appendReq, []store.InboundEntry) {
+	in.ackMu.Lock()
+	n := min(len(in.waiting), in.opt.BatchMax)
+	batch := in.waiting[:n:n]
+	if n == len(in.waiting) {
+		in.waiting = nil
+	} else {
+		in.waiting = in.waiting[n:]
+		signal(in.ackSig)
+	}
+	in.ackMu.Unlock()
+	if n == 0 {
+		return nil, nil
+	}
+	entries := make([]store.InboundEntry, n)
+	for i, r := range batch {
+		entries[i] = r.entry
+	}
+	return batch, entries
+}
+
+// acked answers appends taken into a transaction that committed.
+func (in *Ingest) acked(batch []appendReq, entries []store.InboundEntry, byWorker bool) {
+	if len(batch) == 0 {
+		return
+	}
+	for _, r := range batch {
+		r.done <- nil
+	}
+	if in.m.Committed != nil {
+		in.m.Committed(len(batch), byWorker)
+	}
+	in.appended(entries)
+}
+
+// putBack returns appends taken into a transaction that failed (for another
+// reason than theirs) to the front of the queue, for the committer.
+func (in *Ingest) putBack(batch []appendReq) {
+	if len(batch) == 0 {
+		return
+	}
+	in.ackMu.Lock()
+	if err := in.ackClosed; err != nil {
+		in.ackMu.Unlock()
+		for _, r := range batch {
+			r.done <- err
+		}
+		return
+	}
+	in.waiting = append(batch[:len(batch):len(batch)], in.waiting...)
+	in.ackMu.Unlock()
+	signal(in.ackSig)
+}
+
+// commitLoop is the group committer: when appends wait, it collects more for
+// up to BatchWindow or BatchMax entries, then commits whatever waits when it
+// holds the write connection in ONE transaction and answers every waiter.
 func (in *Ingest) commitLoop(ctx context.Context) {
-	batch := make([]appendReq, 0, in.opt.BatchMax)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
-		batch = batch[:0]
 		select {
 		case <-ctx.Done():
-			in.drainAppends(ctx.Err())
+			in.closeAcks(fmt.Errorf("ingest stopping: %w", ctx.Err()))
 			return
-		case r := <-in.appends:
-			batch = append(batch, r)
+		case <-in.ackSig:
 		}
-		in.ackWaiting.Store(true)
 		timer.Reset(in.opt.BatchWindow)
-	collect:
-		for len(batch) < in.opt.BatchMax {
-			select {
-			case r := <-in.appends:
-				batch = append(batch, r)
-			case <-timer.C:
-				break collect
-			}
+		select {
+		case <-timer.C:
+		case <-in.ackFull:
 		}
 		if !timer.Stop() {
 			select {
@@ -357,37 +418,33 @@ func (in *Ingest) commitLoop(ctx context.Context) {
 			default:
 			}
 		}
-		entries := make([]store.InboundEntry, len(batch))
-		for i, r := range batch {
-			entries[i] = r.entry
-		}
+		var batch []appendReq
 		// Commit even if ctx is ending: the waiters still expect an answer.
-		err := in.db.AppendInbound(context.WithoutCancel(ctx), entries)
-		in.ackWaiting.Store(false)
+		entries, err := in.db.AppendInboundFrom(context.WithoutCancel(ctx), func() []store.InboundEntry {
+			var entries []store.InboundEntry
+			batch, entries = in.takeWaiting()
+			return entries
+		})
 		if err != nil {
 			// One bad entry must not fail its neighbours: retry them one by one.
 			for i := range entries {
 				batch[i].done <- in.db.AppendInbound(context.WithoutCancel(ctx), entries[i:i+1])
 			}
-		} else {
-			for _, r := range batch {
-				r.done <- nil
-			}
+			in.appended(entries)
+			continue
 		}
-		if in.m.BatchSize != nil {
-			in.m.BatchSize(len(batch))
-		}
-		in.appended(entries)
+		in.acked(batch, entries, false)
 	}
 }
 
-func (in *Ingest) drainAppends(err error) {
-	for {
-		select {
-		case r := <-in.appends:
-			r.done <- fmt.Errorf("ingest stopping: %w", err)
-		default:
-			return
-		}
+// closeAcks fails the waiting appends and any later one.
+func (in *Ingest) closeAcks(err error) {
+	in.ackMu.Lock()
+	in.ackClosed = err
+	batch := in.waiting
+	in.waiting = nil
+	in.ackMu.Unlock()
+	for _, r := range batch {
+		r.done <- err
 	}
 }

@@ -135,23 +135,25 @@ func (in *Ingest) processChannel(ctx context.Context, channelID string) {
 }
 
 // Batching of the ingest workers. A worker transaction applies at least
-// batchMin entries, then continues while no group commit is waiting for the
-// write connection, up to batchMax entries or applyBudget: a backlog is
-// caught up with few, large transactions, and webhook acknowledgements never
-// wait behind more than batchMin entries of processing.
+// batchMin entries, then continues up to batchMax entries or its budget.
+//
+// On SQLite, acknowledgements and processing share one write connection: a
+// worker transaction takes the webhooks that wait for their acknowledgement
+// into itself just before it commits, so they wait at most about one
+// budget, and the worker never stops to make way for a group commit.
 const (
-	batchMin    = 2
-	batchMax    = 64
-	applyBudget = 5 * time.Millisecond
-	// pgApplyBudget is applyBudget on PostgreSQL.
+	batchMin = 2
+	batchMax = 64
+	// applyBudget bounds a SQLite worker transaction, and so the wait of
+	// the acknowledgements it carries: long enough to amortise its commit
+	// over many entries, short against the acknowledgement latency budget.
+	applyBudget = 3 * time.Millisecond
+	// pgApplyBudget is applyBudget on PostgreSQL, where acknowledgements
+	// do not wait for workers: a longer transaction amortises its commit
+	// (an fsync).
 	pgApplyBudget = 25 * time.Millisecond
 	pendingPage   = 256                   // entries read per round
 	linger        = 20 * time.Millisecond // a caught-up processor waits this long for more
-	yieldMax      = 5 * time.Millisecond  // longest wait for a group commit before a worker transaction
-	// ackHold is how long a worker transaction may keep a waiting group
-	// commit waiting: long enough to amortise its commit over many
-	// entries, short against the acknowledgement latency budget.
-	ackHold = 2 * time.Millisecond
 )
 
 // processBatch applies entries (due, in id order) in batches of one
@@ -173,7 +175,6 @@ func (in *Ingest) processBatch(ctx context.Context, entries []store.InboundEntry
 		if ctx.Err() != nil {
 			return false
 		}
-		in.yieldToCommits()
 		chunk := entries[start:min(start+batchMax, len(entries))]
 		res, err := in.chans.Resolve(ctx, chunk[0].ChannelID)
 		if err == nil && len(chunk) > 1 {
@@ -185,16 +186,25 @@ func (in *Ingest) processBatch(ctx context.Context, entries []store.InboundEntry
 			}
 			batch := items[start : start+len(chunk)]
 			began := time.Now()
-			stop := func(n int) bool {
-				took := time.Since(began)
-				if !in.singleWriter() {
-					// PostgreSQL: acknowledgements do not wait for workers;
-					// a longer transaction amortises its commit (an fsync).
-					return n >= batchMin && took >= pgApplyBudget
-				}
-				return n >= batchMin && ((in.ackWaiting.Load() && took >= ackHold) || took >= applyBudget)
+			budget := pgApplyBudget
+			if in.singleWriter() {
+				budget = applyBudget
 			}
-			n, _, err := in.db.ApplyInboundBatchUntil(ctx, res.Channel, batch, stop)
+			opts := store.ApplyOptions{Stop: func(n int) bool { return n >= batchMin && time.Since(began) >= budget }}
+			var acks []appendReq
+			var ackEntries []store.InboundEntry
+			if in.singleWriter() && in.started.Load() {
+				opts.Append = func() []store.InboundEntry {
+					acks, ackEntries = in.takeWaiting()
+					return ackEntries
+				}
+			}
+			n, _, err := in.db.ApplyInboundBatchUntil(ctx, res.Channel, batch, opts)
+			if err != nil {
+				in.putBack(acks)
+			} else {
+				in.acked(acks, ackEntries, true)
+			}
 			if err == nil {
 				for _, it := range batch[:n] {
 					in.answer(ctx, res, it.Events)
@@ -227,30 +237,10 @@ func (in *Ingest) processBatch(ctx context.Context, entries []store.InboundEntry
 	return !stopped
 }
 
-// yieldToCommits lets a group commit that is collecting or committing go
-// first: it waits (at most yieldMax) for the commit, after which the write
-// connection is free while the next group collects. Together with the stop
-// rule of a worker transaction this interleaves acknowledgements and
-// processing fairly, acknowledgements first.
-func (in *Ingest) yieldToCommits() {
-	if !in.singleWriter() || !in.ackWaiting.Load() {
-		return
-	}
-	committed := in.appendSignal()
-	if !in.ackWaiting.Load() {
-		return
-	}
-	t := time.NewTimer(yieldMax)
-	select {
-	case <-committed:
-	case <-t.C:
-	}
-	t.Stop()
-}
-
 // singleWriter reports whether acknowledgements and processing share one
-// write connection (SQLite), so that processing must make way for group
-// commits. PostgreSQL writes concurrently: there it would only slow both.
+// write connection (SQLite), so that a worker transaction carries the
+// waiting acknowledgements. PostgreSQL writes concurrently: there they
+// would only wait longer.
 func (in *Ingest) singleWriter() bool { return in.db.Dialect() == "sqlite" }
 
 // processEntry applies one entry (parsing it unless events are given); on

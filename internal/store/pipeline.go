@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -55,50 +56,65 @@ var plDroppedHeaders = []string{"Authorization", "Cookie", "X-Telegram-Bot-Api-S
 // (the ingest group committer batches concurrent webhooks into one call).
 // Missing ids are assigned (UUIDv7, so id order is arrival order).
 func (db *DB) AppendInbound(ctx context.Context, entries []InboundEntry) error {
-	return db.write(ctx, func(t *tx) error {
-		const per = 50
-		for start := 0; start < len(entries); start += per {
-			chunk := entries[start:min(start+per, len(entries))]
-			var b strings.Builder
-			b.WriteString(`INSERT INTO inbound_log (id, workspace_id, channel_id, received_at, headers, body, state) VALUES `)
-			args := make([]any, 0, len(chunk)*7)
-			for i := range chunk {
-				e := &chunk[i]
-				if e.ID == "" {
-					e.ID = newID()
-				}
-				if e.ReceivedAt.IsZero() {
-					e.ReceivedAt = t.now
-				}
-				h := e.Header.Clone()
-				for _, k := range plDroppedHeaders {
-					h.Del(k)
-				}
-				meta, err := json.Marshal(plInboundMeta{Method: e.Method, URL: e.URL, Header: h})
-				if err != nil {
-					return err
-				}
-				if i > 0 {
-					b.WriteString(", ")
-				}
-				b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
-				args = append(args, e.ID, e.WorkspaceID, e.ChannelID, ts(e.ReceivedAt), string(meta), e.Body, InboundPending)
+	return db.writeKeep(ctx, func(t *tx) error { return plAppendInbound(t, entries) })
+}
+
+// AppendInboundFrom is AppendInbound of the entries take returns, take being
+// called once the write connection is held: entries that a writer ahead of
+// this one took into its own transaction (see ApplyOptions.Append) are not
+// taken again. It returns the entries appended (none: nothing was written).
+func (db *DB) AppendInboundFrom(ctx context.Context, take func() []InboundEntry) ([]InboundEntry, error) {
+	var entries []InboundEntry
+	err := db.writeKeep(ctx, func(t *tx) error {
+		entries = take()
+		return plAppendInbound(t, entries)
+	})
+	return entries, err
+}
+
+func plAppendInbound(t *tx, entries []InboundEntry) error {
+	const per = 50
+	for start := 0; start < len(entries); start += per {
+		chunk := entries[start:min(start+per, len(entries))]
+		var b strings.Builder
+		b.WriteString(`INSERT INTO inbound_log (id, workspace_id, channel_id, received_at, headers, body, state) VALUES `)
+		args := make([]any, 0, len(chunk)*7)
+		for i := range chunk {
+			e := &chunk[i]
+			if e.ID == "" {
+				e.ID = newID()
 			}
-			if _, err := t.exec(b.String(), args...); err != nil {
+			if e.ReceivedAt.IsZero() {
+				e.ReceivedAt = t.now
+			}
+			h := e.Header.Clone()
+			for _, k := range plDroppedHeaders {
+				h.Del(k)
+			}
+			meta, err := json.Marshal(plInboundMeta{Method: e.Method, URL: e.URL, Header: h})
+			if err != nil {
+				return err
+			}
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, e.ID, e.WorkspaceID, e.ChannelID, ts(e.ReceivedAt), string(meta), e.Body, InboundPending)
+		}
+		if _, err := t.exec(b.String(), args...); err != nil {
+			return err
+		}
+	}
+	seen := map[string]bool{}
+	for _, e := range entries {
+		if !seen[e.ChannelID] {
+			seen[e.ChannelID] = true
+			if err := plChannelActivity(t, "last_inbound_at", e.ChannelID, t.now); err != nil {
 				return err
 			}
 		}
-		seen := map[string]bool{}
-		for _, e := range entries {
-			if !seen[e.ChannelID] {
-				seen[e.ChannelID] = true
-				if err := plChannelActivity(t, "last_inbound_at", e.ChannelID, t.now); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // ClaimInboundChannels leases up to limit channels that have pending inbound
@@ -133,7 +149,7 @@ func (db *DB) ClaimInboundChannels(ctx context.Context, owner string, lease time
 	if err != nil || len(cands) == 0 {
 		return nil, err
 	}
-	err = db.write(ctx, func(t *tx) error {
+	err = db.writeKeep(ctx, func(t *tx) error {
 		now := ts(t.now)
 		until := ts(t.now.Add(lease))
 		if t.d.name == "postgres" {
@@ -195,7 +211,7 @@ func (db *DB) ClaimInboundChannels(ctx context.Context, owner string, lease time
 
 // ReleaseInboundLease gives a channel's lease back.
 func (db *DB) ReleaseInboundLease(ctx context.Context, channelID, owner string) error {
-	return db.write(ctx, func(t *tx) error {
+	return db.writeKeep(ctx, func(t *tx) error {
 		_, err := t.exec(`DELETE FROM inbound_leases WHERE channel_id = ? AND owner = ?`, channelID, owner)
 		return err
 	})
@@ -204,7 +220,7 @@ func (db *DB) ReleaseInboundLease(ctx context.Context, channelID, owner string) 
 // ExtendInboundLease renews a held lease; it reports false when the lease was lost.
 func (db *DB) ExtendInboundLease(ctx context.Context, channelID, owner string, lease time.Duration) (bool, error) {
 	var n int64
-	err := db.write(ctx, func(t *tx) error {
+	err := db.writeKeep(ctx, func(t *tx) error {
 		res, err := t.exec(`UPDATE inbound_leases SET locked_until = ? WHERE channel_id = ? AND owner = ?`, ts(t.now.Add(lease)), channelID, owner)
 		if err != nil {
 			return err
@@ -295,7 +311,7 @@ func (db *DB) InboundSince(ctx context.Context, channelID string, since time.Tim
 // unsupported messages). The entry is retried at retryAt, or given up
 // (state failed) when giveUp is true.
 func (db *DB) FailInbound(ctx context.Context, id, reason string, retryAt time.Time, giveUp bool) error {
-	return db.write(ctx, func(t *tx) error {
+	return db.writeKeep(ctx, func(t *tx) error {
 		state := InboundPending
 		if giveUp {
 			state = InboundFailed
@@ -392,25 +408,44 @@ type InboundBatchItem struct {
 // transaction (cheaper under load). If it fails, the caller retries the
 // entries one by one to isolate the bad one.
 func (db *DB) ApplyInboundBatch(ctx context.Context, ch inbox.Channel, items []InboundBatchItem) (ApplyResult, error) {
-	_, res, err := db.ApplyInboundBatchUntil(ctx, ch, items, nil)
+	_, res, err := db.ApplyInboundBatchUntil(ctx, ch, items, ApplyOptions{})
 	return res, err
 }
 
-// ApplyInboundBatchUntil is ApplyInboundBatch that may end early: after each
-// applied item it asks stop(applied) and, when that reports true, commits
-// the items applied so far (at least one). It returns how many items were
-// applied; the rest are untouched and still pending. A nil stop applies all.
-// The caller uses it to bound how long the write connection is held.
-func (db *DB) ApplyInboundBatchUntil(ctx context.Context, ch inbox.Channel, items []InboundBatchItem, stop func(applied int) bool) (int, ApplyResult, error) {
+// ApplyOptions shape an ApplyInboundBatchUntil transaction.
+type ApplyOptions struct {
+	// Stop, asked after each applied item, ends the batch early when it
+	// reports true: the items applied so far (at least one) are committed.
+	// Nil applies all.
+	Stop func(applied int) bool
+	// Append, called once just before the commit, returns inbound entries
+	// to append in the same transaction (the webhooks waiting for their
+	// acknowledgement while the batch was applied: on SQLite's single write
+	// connection they are committed with it instead of after it). They are
+	// appended only if the whole transaction commits.
+	Append func() []InboundEntry
+}
+
+// ApplyInboundBatchUntil is ApplyInboundBatch shaped by opts. It returns how
+// many items were applied; the rest are untouched and still pending. The
+// caller uses Stop to bound how long the write connection is held.
+func (db *DB) ApplyInboundBatchUntil(ctx context.Context, ch inbox.Channel, items []InboundBatchItem, opts ApplyOptions) (int, ApplyResult, error) {
 	var total ApplyResult
 	n := 0
-	err := db.write(ctx, func(t *tx) error {
+	stop := opts.Stop
+	var a *plApplier
+	err := db.writeKeep(ctx, func(t *tx) error {
 		n = 0
 		// One applier for the batch: an entity touched by several entries
 		// gets one change row.
-		a := plNewApplier(t, ch)
+		a = plNewApplier(t, ch)
 		if err := a.lock(); err != nil {
 			return err
+		}
+		if ok, err := db.plCacheBegin(t); err != nil {
+			return err
+		} else if ok {
+			a.cache = db.plc
 		}
 		if err := a.prefetch(items); err != nil {
 			return err
@@ -428,10 +463,16 @@ func (db *DB) ApplyInboundBatchUntil(ctx context.Context, ch inbox.Channel, item
 			return err
 		}
 		total = a.res
+		if opts.Append != nil {
+			return plAppendInbound(t, opts.Append())
+		}
 		return nil
 	})
 	if err != nil {
 		return 0, ApplyResult{}, err
+	}
+	if a.cache != nil {
+		a.cache.commit(db, a)
 	}
 	return n, total, nil
 }
@@ -476,6 +517,8 @@ type plApplier struct {
 	// done lists the applied inbound entries, marked done at the end.
 	done   []string
 	locked bool // PostgreSQL: the channel's advisory lock is held
+	// cache: what earlier inbound transactions learned (nil: none)
+	cache *plCache
 }
 
 // plIdent is a known identity of the channel: its contact, the contact's
@@ -483,6 +526,9 @@ type plApplier struct {
 type plIdent struct {
 	contact, name, avatar string
 	phones, emails        map[string]bool
+	// whether phones, emails hold all of the contact's (they are read only
+	// when a sender of the batch comes with one)
+	allPhones, allEmails bool
 }
 
 // plContact is a resolved contact and its name.
@@ -518,8 +564,8 @@ func (a *plApplier) prefetch(items []InboundBatchItem) error {
 	if err := a.prefetchPending(items); err != nil {
 		return err
 	}
-	var exts, idents []string
-	seenIdent := map[string]bool{}
+	var exts, idents, groups []string
+	seenIdent, seenGroup := map[string]bool{}, map[string]bool{}
 	var phones, emails bool // whether any sender comes with a phone, an email
 	for _, it := range items {
 		for _, ev := range it.Events {
@@ -533,6 +579,10 @@ func (a *plApplier) prefetch(items []InboundBatchItem) error {
 					a.exists[ev.ExternalID] = false
 					exts = append(exts, ev.ExternalID)
 				}
+			}
+			if ev.IsGroup && ev.ChatID != "" && !seenGroup[ev.ChatID] {
+				seenGroup[ev.ChatID] = true
+				groups = append(groups, ev.ChatID)
 			}
 			if ev.Direction != "outbound" && !ev.IsGroup && ev.Sender.Identifier != "" && !seenIdent[ev.Sender.Identifier] {
 				seenIdent[ev.Sender.Identifier] = true
@@ -557,8 +607,11 @@ func (a *plApplier) prefetch(items []InboundBatchItem) error {
 		[]any{a.ws, a.ch.ID}, markExists); err != nil {
 		return err
 	}
+	if a.cache != nil {
+		idents = a.cache.lookup(a, idents)
+		a.cache.lookupGroups(a, groups)
+	}
 	var contacts []string
-	byContact := map[string][]string{} // contact → identifiers
 	err := a.eachID(idents, `SELECT i.identifier, i.contact_id, c.name, c.avatar_url FROM contact_identities i JOIN contacts c ON c.id = i.contact_id
 		WHERE i.workspace_id = ? AND i.channel_id = ? AND i.identifier {id}`, []any{a.ws, a.ch.ID}, func(rows *sql.Rows) error {
 		var ident string
@@ -567,32 +620,50 @@ func (a *plApplier) prefetch(items []InboundBatchItem) error {
 			return err
 		}
 		a.idents[ident] = id
-		if byContact[id.contact] == nil {
-			contacts = append(contacts, id.contact)
-		}
-		byContact[id.contact] = append(byContact[id.contact], ident)
+		contacts = append(contacts, id.contact)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
+	// The phones and emails of the senders' contacts, where some sender of
+	// the batch comes with one and they are not known in full already.
 	for _, list := range []struct {
-		query, kind string
-		wanted      bool
+		query  string
+		phones bool
+		wanted bool
 	}{
-		{`SELECT contact_id, phone FROM contact_phones WHERE contact_id {id}`, "p", phones},
-		{`SELECT contact_id, email FROM contact_emails WHERE contact_id {id}`, "e", emails},
+		{`SELECT contact_id, phone FROM contact_phones WHERE contact_id {id}`, true, phones},
+		{`SELECT contact_id, email FROM contact_emails WHERE contact_id {id}`, false, emails},
 	} {
 		if !list.wanted {
-			continue // no sender of the batch has one: nothing to compare
+			continue
 		}
-		err := a.eachID(contacts, list.query, nil, func(rows *sql.Rows) error {
+		byContact := map[string][]string{} // contact → its identifiers in the batch
+		var ids []string
+		for ident, id := range a.idents {
+			if (list.phones && id.allPhones) || (!list.phones && id.allEmails) {
+				continue
+			}
+			if byContact[id.contact] == nil {
+				ids = append(ids, id.contact)
+			}
+			byContact[id.contact] = append(byContact[id.contact], ident)
+			if list.phones {
+				id.allPhones = true
+			} else {
+				id.allEmails = true
+			}
+			a.idents[ident] = id // (the maps are shared: filled below)
+		}
+		slices.Sort(ids) // (map order: keep statements and plans stable)
+		err := a.eachID(ids, list.query, nil, func(rows *sql.Rows) error {
 			var cid, v string
 			if err := rows.Scan(&cid, &v); err != nil {
 				return err
 			}
 			for _, ident := range byContact[cid] {
-				if list.kind == "p" {
+				if list.phones {
 					a.idents[ident].phones[v] = true
 				} else {
 					a.idents[ident].emails[v] = true
@@ -604,6 +675,16 @@ func (a *plApplier) prefetch(items []InboundBatchItem) error {
 			return err
 		}
 	}
+	// The conversations of the contacts whose conversation is not known.
+	contacts = contacts[:0]
+	wantConv := map[string]bool{}
+	for _, id := range a.idents {
+		if _, ok := a.convs["c:"+id.contact]; !ok && !wantConv[id.contact] {
+			wantConv[id.contact] = true
+			contacts = append(contacts, id.contact)
+		}
+	}
+	slices.Sort(contacts)
 	// Each contact's conversation on the channel, chosen as findConversation
 	// chooses: not resolved or spam first, then the latest activity, then
 	// the highest id. By contact only (a contact has few conversations):
@@ -1652,7 +1733,7 @@ func (a *plApplier) emitAll() error {
 // Failed and pending entries are kept.
 func (db *DB) PruneInbound(ctx context.Context, olderThan time.Time) (int, error) {
 	var n int64
-	err := db.write(ctx, func(t *tx) error {
+	err := db.writeKeep(ctx, func(t *tx) error {
 		res, err := t.exec(`DELETE FROM inbound_log WHERE state = 'done' AND received_at < ?`, ts(olderThan))
 		if err != nil {
 			return err

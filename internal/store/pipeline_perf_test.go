@@ -45,7 +45,7 @@ func TestApplyInboundBatchUntil(t *testing.T) {
 			}
 			before := head()
 			asked := 0
-			n, res, err := db.ApplyInboundBatchUntil(ctx, f.ch, items, func(applied int) bool { asked++; return applied >= 2 })
+			n, res, err := db.ApplyInboundBatchUntil(ctx, f.ch, items, ApplyOptions{Stop: func(applied int) bool { asked++; return applied >= 2 }})
 			if err != nil || n != 2 || res.NewMessages != 2 || asked != 2 {
 				t.Fatalf("applied %d (asked %d), %+v, %v; want 2", n, asked, res, err)
 			}
@@ -57,7 +57,7 @@ func TestApplyInboundBatchUntil(t *testing.T) {
 			if got := head() - before; got != 4 {
 				t.Fatalf("%d change rows for the first transaction, want 4", got)
 			}
-			n, res, err = db.ApplyInboundBatchUntil(ctx, f.ch, items[2:], nil)
+			n, res, err = db.ApplyInboundBatchUntil(ctx, f.ch, items[2:], ApplyOptions{})
 			if err != nil || n != 3 || res.NewMessages != 3 {
 				t.Fatalf("applied %d, %+v, %v; want 3", n, res, err)
 			}
@@ -65,7 +65,7 @@ func TestApplyInboundBatchUntil(t *testing.T) {
 				t.Fatalf("%d still pending", len(left))
 			}
 			// Replaying everything creates nothing.
-			n, res, err = db.ApplyInboundBatchUntil(ctx, f.ch, items, nil)
+			n, res, err = db.ApplyInboundBatchUntil(ctx, f.ch, items, ApplyOptions{})
 			if err != nil || n != 5 || res.NewMessages != 0 || res.Unchanged != 5 {
 				t.Fatalf("replay: %d, %+v, %v", n, res, err)
 			}

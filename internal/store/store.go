@@ -52,6 +52,10 @@ type DB struct {
 	// it, checkpointsDone is closed when it has stopped.
 	stopCheckpoints chan struct{}
 	checkpointsDone chan struct{}
+	// writeGen counts the write transactions begun other than the inbound
+	// pipeline's own (see plCache); plc is that cache (SQLite only).
+	writeGen atomic.Uint64
+	plc      *plCache
 }
 
 // checkpointEvery is how often the SQLite WAL is copied back into the
@@ -150,6 +154,7 @@ func open(databaseURL string, opts Options) (*DB, error) {
 		w.SetConnMaxIdleTime(0)
 		db.wdb = w
 		db.stmts = newStmtCache(w)
+		db.plc = &plCache{}
 		if memory {
 			// One in-memory database lives on one connection: share it.
 			db.rdb = w
@@ -411,9 +416,23 @@ func (db *DB) clock() time.Time { return db.now().UTC().Truncate(time.Microsecon
 // write runs fn in a write transaction, appends its change rows, commits and
 // then hands the changes to OnCommit.
 func (db *DB) write(ctx context.Context, fn func(t *tx) error) error {
+	return db.writeTx(ctx, false, fn)
+}
+
+// writeKeep is write for the inbound pipeline's transactions, which keep
+// the pipeline's cache exact themselves (plCache): they do not count in
+// writeGen.
+func (db *DB) writeKeep(ctx context.Context, fn func(t *tx) error) error {
+	return db.writeTx(ctx, true, fn)
+}
+
+func (db *DB) writeTx(ctx context.Context, keep bool, fn func(t *tx) error) error {
 	stx, err := db.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return db.d.mapError(err)
+	}
+	if !keep {
+		db.writeGen.Add(1)
 	}
 	t := &tx{ctx: ctx, q: stx, d: db.d, now: db.clock(), stx: stx, cache: db.stmts, publicURL: db.publicURL}
 	if err := fn(t); err != nil {
