@@ -81,6 +81,10 @@ const (
 	EventRead      EventType = "read"          // the contact read everything we sent up to Watermark (or TargetID)
 	EventAuth      EventType = "authorization" // channel authorization state changed (AuthState)
 	EventGroupInfo EventType = "group_info"    // group title/avatar/participants changed
+	// EventChannelError: the provider reports a problem with the channel
+	// itself (not with one message), in Error; it shows in the channel's
+	// health as its last error and does not change its authorization.
+	EventChannelError EventType = "channel_error"
 )
 
 // Party is a person on the provider's side.
