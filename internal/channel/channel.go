@@ -245,11 +245,30 @@ type Rules struct {
 	Media         bool          // can carry attachments
 	Templates     bool          // supports templates
 	VoiceMime     string        // required voice note format, e.g. "audio/ogg; codecs=opus"
-	MaxMediaSize  int64
+	// MaxMediaSize caps one file of a kind MaxMediaSizes does not list
+	// (0 = no cap).
+	MaxMediaSize int64
+	// MaxMediaSizes caps one file per attachment kind (inbox.Kind*):
+	// providers take smaller images than documents. See MediaLimit.
+	MaxMediaSizes map[string]int64
+	// MaxMediaTotal caps the files of one message together (Twilio MMS:
+	// 5 MB); 0 = no cap.
+	MaxMediaTotal int64
+	// MaxAttachments caps the files of one message (Twilio MMS: 10); 0 = no cap.
+	MaxAttachments int
 	// Segments, for SMS, counts the parts a text is billed as (encoding
 	// "GSM-7" or "UCS-2"); MaxSegments > 0 refuses longer texts.
 	Segments    func(text string) (encoding string, segments int)
 	MaxSegments int
+}
+
+// MediaLimit is the size cap of one file of kind (inbox.Kind*): its entry in
+// MaxMediaSizes, else MaxMediaSize; 0 = no cap.
+func (r Rules) MediaLimit(kind string) int64 {
+	if n, ok := r.MaxMediaSizes[kind]; ok {
+		return n
+	}
+	return r.MaxMediaSize
 }
 
 // Request is an inbound webhook request as the pipeline hands it to an adapter.
@@ -364,4 +383,14 @@ type QRAuthorizer interface {
 	AuthorizationQR(ctx context.Context, cfg Config) (qr string, state string, err error)
 	// ProfileStatus asks the provider for the profile's authorization state.
 	ProfileStatus(ctx context.Context, cfg Config) (state string, err error)
+}
+
+// ProfileLookup is implemented by adapters whose webhooks name a sender only
+// by an id (Messenger's PSID, Instagram's IGSID): the pipeline asks the
+// provider's profile API, in the background, for the name and picture of
+// senders it has no name for, and fills only the contact's empty fields.
+type ProfileLookup interface {
+	// Profile returns the Name and AvatarURL of the user identifier (an
+	// Event.Sender.Identifier as Parse reports it); Identifier is set too.
+	Profile(ctx context.Context, cfg Config, identifier string) (Party, error)
 }

@@ -97,11 +97,8 @@ func CheckRules(rules channel.Rules, state channel.ConversationState, msg Draft)
 		if !rules.Media {
 			return inbox.FieldError("This channel cannot carry attachments; send text only (for example a link to the file).", map[string]string{"attachment_ids": "not supported by this channel"})
 		}
-		for _, m := range msg.Attachments {
-			if rules.MaxMediaSize > 0 && m.Size > rules.MaxMediaSize {
-				return inbox.FieldError(fmt.Sprintf("%q is %s; this channel takes files up to %s. Send a smaller file or a link.", m.Filename, humanSize(m.Size), humanSize(rules.MaxMediaSize)),
-					map[string]string{"attachment_ids": "file too large for this channel"})
-			}
+		if err := checkMedia(rules, msg.Attachments); err != nil {
+			return err
 		}
 	}
 	if rules.MaxTextLen > 0 && !rules.SplitLongText && !msg.Template {
@@ -122,6 +119,57 @@ func CheckRules(rules channel.Rules, state channel.ConversationState, msg Draft)
 		}
 	}
 	return nil
+}
+
+// checkMedia refuses files over the channel's cap for their kind, and
+// messages over its per-message count or total size.
+func checkMedia(rules channel.Rules, files []DraftMedia) error {
+	if rules.MaxAttachments > 0 && len(files) > rules.MaxAttachments {
+		return inbox.FieldError(fmt.Sprintf("This channel carries at most %d files per message; send the other %d in another message.", rules.MaxAttachments, len(files)-rules.MaxAttachments),
+			map[string]string{"attachment_ids": fmt.Sprintf("too many files (%d/%d)", len(files), rules.MaxAttachments)})
+	}
+	var total int64
+	for _, m := range files {
+		total += m.Size
+		limit := rules.MediaLimit(m.Kind)
+		if limit <= 0 || m.Size <= limit {
+			continue
+		}
+		noun := kindNoun(m.Kind)
+		what := "a smaller file or a link"
+		// A file refused as an image may pass as a document (WhatsApp: 5 MB vs 100 MB).
+		if doc := rules.MediaLimit(inbox.KindDocument); m.Kind != inbox.KindDocument && (doc <= 0 || m.Size <= doc) {
+			what = "it as a document, a smaller file or a link"
+		}
+		return inbox.FieldError(fmt.Sprintf("%q is %s; this channel takes %s up to %s. Send %s.", m.Filename, humanSize(m.Size), noun, humanSize(limit), what),
+			map[string]string{"attachment_ids": fmt.Sprintf("%s too large for this channel (%s, at most %s)", kindName(m.Kind), humanSize(m.Size), humanSize(limit))})
+	}
+	if rules.MaxMediaTotal > 0 && total > rules.MaxMediaTotal {
+		return inbox.FieldError(fmt.Sprintf("The files add up to %s; this channel takes at most %s per message. Send fewer or smaller files, or links.", humanSize(total), humanSize(rules.MaxMediaTotal)),
+			map[string]string{"attachment_ids": fmt.Sprintf("files too large together for this channel (%s, at most %s)", humanSize(total), humanSize(rules.MaxMediaTotal))})
+	}
+	return nil
+}
+
+// kindName is an attachment kind as a refusal names it.
+func kindName(kind string) string {
+	if kind == "" {
+		return "file"
+	}
+	return kind
+}
+
+// kindNoun is the plural a refusal uses for files of kind.
+func kindNoun(kind string) string {
+	switch kind {
+	case inbox.KindImage, inbox.KindVideo, inbox.KindDocument, inbox.KindSticker:
+		return kind + "s"
+	case inbox.KindAudio:
+		return "audio files"
+	case inbox.KindVoice:
+		return "voice notes"
+	}
+	return "files"
 }
 
 func humanSize(n int64) string {

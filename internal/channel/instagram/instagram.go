@@ -30,7 +30,8 @@ const (
 	MaxTextBytes = 1000
 	ReplyWindow  = 24 * time.Hour
 	TagWindow    = 7 * 24 * time.Hour
-	MaxMediaSize = 25 << 20 // audio/video; images 8 MB
+	MaxMediaSize = 25 << 20 // audio and video (providers.md §3), and other kinds
+	MaxImageSize = 8 << 20  // images (providers.md §3); stickers are sent as images
 )
 
 // Adapter implements channel.Adapter for Instagram Messaging.
@@ -39,7 +40,10 @@ type Adapter struct{ meta.Common }
 // New returns the Instagram adapter.
 func New() *Adapter { return &Adapter{} }
 
-var _ channel.Adapter = (*Adapter)(nil)
+var (
+	_ channel.Adapter       = (*Adapter)(nil)
+	_ channel.ProfileLookup = (*Adapter)(nil) // webhooks carry no names (providers.md §3)
+)
 
 // Kind returns "instagram".
 func (*Adapter) Kind() string { return Kind }
@@ -64,6 +68,10 @@ func (*Adapter) Rules(channel.Config) channel.Rules {
 		TagWindow:    TagWindow,
 		Media:        true,
 		MaxMediaSize: MaxMediaSize,
+		MaxMediaSizes: map[string]int64{
+			inbox.KindImage:   MaxImageSize,
+			inbox.KindSticker: MaxImageSize,
+		},
 	}
 }
 

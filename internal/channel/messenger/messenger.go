@@ -29,7 +29,7 @@ const (
 	MaxTextLen   = 2000
 	ReplyWindow  = 24 * time.Hour
 	TagWindow    = 7 * 24 * time.Hour
-	MaxMediaSize = 25 << 20
+	MaxMediaSize = 25 << 20 // any attachment kind (Send API reference; providers.md gives none)
 )
 
 // Adapter implements channel.Adapter for Messenger.
@@ -38,7 +38,10 @@ type Adapter struct{ meta.Common }
 // New returns the Messenger adapter.
 func New() *Adapter { return &Adapter{} }
 
-var _ channel.Adapter = (*Adapter)(nil)
+var (
+	_ channel.Adapter       = (*Adapter)(nil)
+	_ channel.ProfileLookup = (*Adapter)(nil) // webhooks carry no names (providers.md §2)
+)
 
 // Kind returns "messenger".
 func (*Adapter) Kind() string { return Kind }

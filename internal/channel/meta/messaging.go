@@ -196,12 +196,7 @@ func parseItem(raw json.RawMessage, entryID string, own map[string]bool, entryTi
 	raw = append(json.RawMessage(nil), raw...)
 	var ev mEvent
 	if err := json.Unmarshal(raw, &ev); err != nil {
-		return []channel.Event{{
-			Type: channel.EventMessage, Kind: inbox.KindUnsupported, Direction: "inbound",
-			ExternalID: "unparsed:" + shortHash(raw),
-			Text:       fmt.Sprintf("[Unsupported %s event]", f.Label),
-			Content:    raw, Raw: raw, Timestamp: entryTime,
-		}}
+		return []channel.Event{unreadableItem(raw, entryID, own, entryTime, f)}
 	}
 	ts := Millis(ev.Timestamp)
 	if ts.IsZero() {
@@ -314,6 +309,62 @@ func parseItem(raw json.RawMessage, entryID string, own map[string]bool, entryTi
 		e.Direction = "outbound"
 	}
 	return []channel.Event{e}
+}
+
+// unreadableItem is the placeholder of a messaging item that does not fit
+// the expected shape (a field of an unexpected type). What can still be read
+// loosely names it: message.mid is its id when present (a redelivery
+// collapses onto it), else a hash of the item; sender.id is the customer, or
+// recipient.id when the sender is our own account (as for echoes).
+func unreadableItem(raw json.RawMessage, entryID string, own map[string]bool, entryTime time.Time, f Flavor) channel.Event {
+	e := channel.Event{
+		Type: channel.EventMessage, Kind: inbox.KindUnsupported, Direction: "inbound",
+		ExternalID: "unparsed:" + shortHash(raw),
+		Text:       fmt.Sprintf("[Unsupported %s event]", f.Label),
+		Content:    raw, Raw: raw, Timestamp: entryTime,
+	}
+	var mid, sender, recipient Str
+	var ts Num
+	LooseField(raw, &mid, "message", "mid")
+	LooseField(raw, &sender, "sender", "id")
+	LooseField(raw, &recipient, "recipient", "id")
+	if LooseField(raw, &ts, "timestamp") && !Millis(ts).IsZero() {
+		e.Timestamp = Millis(ts)
+	}
+	if mid != "" {
+		e.ExternalID = string(mid)
+	}
+	s, r := string(sender), string(recipient)
+	if s != "" && (s == entryID || own[s]) && r != "" && r != entryID && !own[r] {
+		e.Direction = "outbound"
+		e.Sender = channel.Party{Identifier: string(sender)}
+		e.Recipient = channel.Party{Identifier: string(recipient)}
+		e.ChatID = string(recipient)
+	} else if sender != "" {
+		e.Sender = channel.Party{Identifier: string(sender)}
+		e.ChatID = string(sender)
+	}
+	return e
+}
+
+// LooseField decodes the value at path (object keys from the top) of raw
+// into v, ignoring every other part of raw, so that one field of an
+// unexpected type elsewhere does not hide it. It reports whether the value
+// was present and decoded.
+func LooseField(raw json.RawMessage, v any, path ...string) bool {
+	cur := raw
+	for _, k := range path {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(cur, &m) != nil {
+			return false
+		}
+		next, ok := m[k]
+		if !ok {
+			return false
+		}
+		cur = next
+	}
+	return json.Unmarshal(cur, v) == nil
 }
 
 func messageEvents(base channel.Event, ev mEvent, entryID string, own map[string]bool, f Flavor) []channel.Event {

@@ -37,31 +37,35 @@ type sendAnswer struct {
 	MessageID   string `json:"message_id"`
 }
 
+// Kinds of the Messenger-style Send API: they send no reactions.
+const (
+	kindMessenger = "messenger"
+	kindInstagram = "instagram"
+)
+
+// SendsReactions reports whether a Meta channel can send our reactions:
+// WhatsApp can (providers.md §1: type "reaction"); the protocol reference
+// documents no reaction send for Messenger (§2) nor Instagram (§3, which
+// lists only the reactions they report), so those refuse them before
+// anything is stored. The API asks this of any adapter that answers it.
+func (Common) SendsReactions(cfg channel.Config) bool {
+	return cfg.Kind != kindMessenger && cfg.Kind != kindInstagram
+}
+
 // SendMessaging sends out through the Messenger-style Send API at endpoint
 // ({base}/me/messages or {base}/{id}/messages). Attachments go first (one
-// request each, Meta takes one per message), then the text. A reaction is a
-// sender_action react/unreact. Outside the 24 h window HumanAgent sends with
-// messaging_type MESSAGE_TAG and tag HUMAN_AGENT.
+// request each, Meta takes one per message), then the text. A reaction is
+// refused for good, code "unsupported" (see Common.SendsReactions). Outside
+// the 24 h window HumanAgent sends with messaging_type MESSAGE_TAG and tag
+// HUMAN_AGENT.
 func SendMessaging(ctx context.Context, cl *Client, endpoint string, out channel.Outgoing) (channel.SendResult, error) {
+	if out.Reaction != nil {
+		return channel.SendResult{}, &channel.SendError{Code: "unsupported", Reason: "this channel cannot send reactions (its send API documents none)"}
+	}
 	if out.To == "" {
 		return channel.SendResult{}, &channel.SendError{Code: "invalid", Reason: "no recipient"}
 	}
 	recipient := map[string]string{"id": out.To}
-	if out.Reaction != nil {
-		body := map[string]any{"recipient": recipient}
-		if out.Reaction.Emoji == "" {
-			body["sender_action"] = "unreact"
-			body["payload"] = map[string]string{"message_id": out.Reaction.TargetID}
-		} else {
-			body["sender_action"] = "react"
-			body["payload"] = map[string]string{"message_id": out.Reaction.TargetID, "reaction": ReactionName(out.Reaction.Emoji)}
-		}
-		var ans sendAnswer
-		if err := cl.Do(ctx, http.MethodPost, endpoint, body, &ans); err != nil {
-			return channel.SendResult{}, err
-		}
-		return channel.SendResult{ExternalID: ans.MessageID, Status: inbox.MsgSent}, nil
-	}
 	var messages []map[string]any
 	for _, a := range out.Attachments {
 		if a.URL == "" {

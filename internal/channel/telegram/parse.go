@@ -3,6 +3,7 @@ package telegram
 import (
 	"bytes"
 	"encoding/json"
+	"sort"
 	"strings"
 
 	"github.com/parleyhq/parley/internal/channel"
@@ -18,14 +19,26 @@ import (
 //     removed emoji in Content {"removed": "…"}) then one per emoji added.
 //   - message_reaction_count (anonymous counts, no sender) → ignored: no event.
 //   - callback_query → EventMessage of kind interactive (Text = callback data).
-//   - anything else → EventMessage of kind unsupported carrying the raw update.
+//   - new_chat_members / left_chat_member / new_chat_title… → EventGroupInfo
+//     (joined members as Participants).
+//   - anything else, or an update with a field of an unexpected type →
+//     EventMessage of kind unsupported carrying the raw update, ExternalID
+//     "update:<update_id>", from the user or chat it names.
 func (a *Adapter) Parse(cfg channel.Config, req channel.Request) ([]channel.Event, error) {
 	body := bytes.TrimSpace(req.Body)
 	var u update
-	if err := json.Unmarshal(body, &u); err != nil {
-		return nil, inbox.Wrap(inbox.Invalid, err, "telegram update is not valid JSON")
-	}
 	raw := json.RawMessage(body)
+	if err := json.Unmarshal(body, &u); err != nil {
+		// A field of an unexpected type: the update is still named by its
+		// update_id when that can be read, so keep it as a placeholder.
+		var probe struct {
+			UpdateID *int64 `json:"update_id"`
+		}
+		if json.Unmarshal(body, &probe) != nil || probe.UpdateID == nil {
+			return nil, inbox.Wrap(inbox.Invalid, err, "telegram update is not valid JSON")
+		}
+		return []channel.Event{otherUpdate(*probe.UpdateID, body, botID(cfg.Secret("bot_token")))}, nil
+	}
 	bot := botID(cfg.Secret("bot_token"))
 	switch {
 	case u.Message != nil:
@@ -47,35 +60,105 @@ func (a *Adapter) Parse(cfg channel.Config, req channel.Request) ([]channel.Even
 	case u.CallbackQuery != nil:
 		return []channel.Event{callbackEvent(u.CallbackQuery, u.UpdateID, raw)}, nil
 	}
-	return []channel.Event{{
+	return []channel.Event{otherUpdate(u.UpdateID, body, bot)}, nil
+}
+
+// otherUpdate is the placeholder of an update this adapter does not read
+// (poll_answer, inline_query, chosen_inline_result, chat_member, ...):
+// named by its update_id, so a redelivery is recognised, and from the user
+// or chat it names (whose conversation it then lands in); outbound when that
+// is our own bot.
+func otherUpdate(updateID int64, body []byte, bot string) channel.Event {
+	raw := json.RawMessage(body)
+	ev := channel.Event{
 		Type:       channel.EventMessage,
-		ExternalID: "update:" + id64(u.UpdateID),
-		ChatID:     guessChat(body),
+		ExternalID: "update:" + id64(updateID),
 		Direction:  "inbound",
 		Kind:       inbox.KindUnsupported,
 		Content:    raw,
 		Raw:        raw,
-	}}, nil
+	}
+	inner := updateObject(body)
+	if inner.Chat != nil && inner.Chat.ID != 0 {
+		ev.ChatID = id64(inner.Chat.ID)
+		ev.IsGroup = isGroupChat(inner.Chat.Type)
+		if ev.IsGroup {
+			ev.GroupTitle = inner.Chat.Title
+		}
+	}
+	switch {
+	case inner.From != nil && inner.From.ID != 0:
+		ev.Sender = userParty(inner.From)
+	case inner.User != nil && inner.User.ID != 0:
+		ev.Sender = userParty(inner.User)
+	case inner.VoterChat != nil && inner.VoterChat.ID != 0:
+		ev.Sender = chatParty(inner.VoterChat)
+	case inner.ActorChat != nil && inner.ActorChat.ID != 0:
+		ev.Sender = chatParty(inner.ActorChat)
+	}
+	if ev.ChatID == "" {
+		// No chat (inline queries, poll answers): the user's private chat.
+		ev.ChatID = ev.Sender.Identifier
+	}
+	if bot != "" && ev.Sender.Identifier == bot {
+		ev.Direction = "outbound"
+	}
+	ev.Timestamp = unixTime(inner.Date)
+	return ev
 }
 
-// guessChat finds a chat id in an unknown update type ({"x":{"chat":{"id":…}}}).
-func guessChat(body []byte) string {
+// someUpdate is what an update of any type may say about who and where.
+type someUpdate struct {
+	Chat      *chat `json:"chat"`
+	From      *user `json:"from"`       // inline_query, chosen_inline_result, chat_member, shipping_query...
+	User      *user `json:"user"`       // poll_answer, business_connection, message_reaction
+	VoterChat *chat `json:"voter_chat"` // poll_answer of an anonymous chat
+	ActorChat *chat `json:"actor_chat"`
+	Date      int64 `json:"date"`
+}
+
+// updateObject reads the object of an update's one type field
+// ({"update_id":…,"<type>":{…}}) loosely: a field of an unexpected type is
+// left out. Keys are taken in order so the result is deterministic.
+func updateObject(body []byte) someUpdate {
 	var m map[string]json.RawMessage
 	if json.Unmarshal(body, &m) != nil {
-		return ""
+		return someUpdate{}
 	}
-	for k, v := range m {
-		if k == "update_id" {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		if k != "update_id" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		var fields map[string]json.RawMessage
+		if json.Unmarshal(m[k], &fields) != nil {
 			continue
 		}
-		var inner struct {
-			Chat *chat `json:"chat"`
-		}
-		if json.Unmarshal(v, &inner) == nil && inner.Chat != nil && inner.Chat.ID != 0 {
-			return id64(inner.Chat.ID)
-		}
+		var out someUpdate
+		looseInto(fields, "chat", &out.Chat)
+		looseInto(fields, "from", &out.From)
+		looseInto(fields, "user", &out.User)
+		looseInto(fields, "voter_chat", &out.VoterChat)
+		looseInto(fields, "actor_chat", &out.ActorChat)
+		looseInto(fields, "date", &out.Date)
+		return out
 	}
-	return ""
+	return someUpdate{}
+}
+
+// looseInto decodes fields[key] into v; a value of another type leaves v as it was.
+func looseInto[T any](fields map[string]json.RawMessage, key string, v *T) {
+	b, ok := fields[key]
+	if !ok {
+		return
+	}
+	var x T
+	if json.Unmarshal(b, &x) == nil {
+		*v = x
+	}
 }
 
 func userParty(u *user) channel.Party {
@@ -138,11 +221,11 @@ func messageEvent(m *message, bot string, edited bool, raw json.RawMessage) chan
 			ev.Timestamp = unixTime(m.EditDate)
 		}
 	}
-	fillContent(&ev, m, raw)
+	fillContent(&ev, m, bot, raw)
 	return ev
 }
 
-func fillContent(ev *channel.Event, m *message, raw json.RawMessage) {
+func fillContent(ev *channel.Event, m *message, bot string, raw json.RawMessage) {
 	ev.Kind = inbox.KindText
 	ev.Text = m.Text
 	media := func(kind string, f *file, mime string) {
@@ -217,19 +300,35 @@ func fillContent(ev *channel.Event, m *message, raw json.RawMessage) {
 		ev.Content, _ = json.Marshal(map[string]any{"contacts": []any{card}})
 		ev.Text = name
 	case m.NewChatTitle != "" || len(m.NewChatMembers) > 0 || m.LeftChatMember != nil || len(m.NewChatPhoto) > 0 || m.GroupChatCreate:
-		// Service message: the group changed. Participants is left empty
-		// (Telegram reports deltas, not the member list).
-		ev.Type = channel.EventGroupInfo
-		ev.Kind = ""
-		ev.GroupTitle = m.Chat.Title
-		if m.NewChatTitle != "" {
-			ev.GroupTitle = m.NewChatTitle
-		}
+		groupChange(ev, m, bot)
 	case m.Text == "":
 		// poll, dice, game, story, invoice, other service messages...
 		ev.Kind = inbox.KindUnsupported
 		ev.Text = m.Caption
 		ev.Content = raw
+	}
+}
+
+// groupChange fills a service message about the group itself: its title
+// (from the chat, or the new one) and, for new_chat_members, the members
+// who joined (our own bot left out), so they become the conversation's
+// participants. Telegram reports deltas, not the member list; a
+// left_chat_member is only a signal (the store has no way to remove a
+// participant through an event).
+func groupChange(ev *channel.Event, m *message, bot string) {
+	ev.Type = channel.EventGroupInfo
+	ev.Kind = ""
+	ev.IsGroup = true
+	ev.GroupTitle = m.Chat.Title
+	if m.NewChatTitle != "" {
+		ev.GroupTitle = m.NewChatTitle
+	}
+	for i := range m.NewChatMembers {
+		u := &m.NewChatMembers[i]
+		if u.ID == 0 || (bot != "" && id64(u.ID) == bot) {
+			continue
+		}
+		ev.Participants = append(ev.Participants, userParty(u))
 	}
 }
 

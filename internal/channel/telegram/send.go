@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/parleyhq/parley/internal/channel"
+	"github.com/parleyhq/parley/internal/channel/meta"
 	"github.com/parleyhq/parley/internal/inbox"
 )
 
@@ -150,8 +151,9 @@ func chatIDParam(s string) any {
 
 // Send delivers text (split into ≤4096-unit parts), media by URL (sendPhoto…;
 // captions ≤1024, longer text goes as separate messages first) or a reaction.
-// A send that fails after some parts went out returns the error: a retry
-// may repeat the earlier parts.
+// A send that fails after some parts went out returns the ids sent so far
+// with meta.PartialSend's error, which is not retried: a retry would send
+// those parts again.
 func (a *Adapter) Send(ctx context.Context, cfg channel.Config, out channel.Outgoing) (channel.SendResult, error) {
 	c, err := newClient(cfg)
 	if err != nil {
@@ -210,31 +212,43 @@ func (a *Adapter) Send(ctx context.Context, cfg channel.Config, out channel.Outg
 		return nil
 	}
 
+	// Everything is checked before the first part goes out.
+	for _, m := range out.Attachments {
+		if m.URL == "" {
+			return channel.SendResult{}, &channel.SendError{Code: "invalid", Reason: "attachment has no URL Telegram can fetch"}
+		}
+	}
 	text := out.Text
 	caption := ""
 	if len(out.Attachments) > 0 && channel.TextLen(text, "utf16") <= MaxCaptionLen {
 		caption, text = text, ""
 	}
-	for _, part := range SplitText(text, MaxTextLen) {
-		if err := send("sendMessage", map[string]any{"text": part}); err != nil {
-			return channel.SendResult{}, err
-		}
+	type part struct {
+		method string
+		params map[string]any
+	}
+	var parts []part
+	for _, t := range SplitText(text, MaxTextLen) {
+		parts = append(parts, part{"sendMessage", map[string]any{"text": t}})
 	}
 	for i, m := range out.Attachments {
-		if m.URL == "" {
-			return channel.SendResult{}, &channel.SendError{Code: "invalid", Reason: "attachment has no URL Telegram can fetch"}
-		}
 		method, field := mediaMethod(m)
 		params := map[string]any{field: m.URL}
 		if i == 0 && caption != "" {
 			params["caption"] = caption
 		}
-		if err := send(method, params); err != nil {
-			return channel.SendResult{}, err
-		}
+		parts = append(parts, part{method, params})
 	}
-	if len(ids) == 0 {
+	if len(parts) == 0 {
 		return channel.SendResult{}, &channel.SendError{Code: "invalid", Reason: "nothing to send: empty text and no attachments"}
+	}
+	for i, p := range parts {
+		if err := send(p.method, p.params); err != nil {
+			if i == 0 {
+				return channel.SendResult{}, err
+			}
+			return channel.SendResult{ExternalID: ids[0], ExternalIDs: ids, Status: inbox.MsgSent}, meta.PartialSend(err)
+		}
 	}
 	return channel.SendResult{ExternalID: ids[0], ExternalIDs: ids, Status: inbox.MsgSent}, nil
 }

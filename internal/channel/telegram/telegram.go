@@ -71,7 +71,11 @@ func (a *Adapter) Rules(cfg channel.Config) channel.Rules {
 		SplitLongText: true,
 		Media:         true,
 		VoiceMime:     "audio/ogg; codecs=opus",
-		MaxMediaSize:  20 << 20, // files sent by URL: 20 MB (photos 5 MB)
+		// Files go by URL (Send), so the Bot API's by-URL caps apply
+		// (core.telegram.org/bots/api#sending-files): photos 5 MB, other
+		// files 20 MB. providers.md's 50 MB (photos 10 MB) is for uploads.
+		MaxMediaSize:  20 << 20,
+		MaxMediaSizes: map[string]int64{inbox.KindImage: 5 << 20},
 	}
 }
 

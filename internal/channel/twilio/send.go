@@ -32,6 +32,10 @@ func netErr(err error) error {
 	return &channel.SendError{Retryable: true, Code: "network", Reason: err.Error()}
 }
 
+// SendsReactions reports that SMS and MMS cannot carry reactions: the API
+// refuses an operator's reaction on an SMS conversation before storing it.
+func (*Adapter) SendsReactions(channel.Config) bool { return false }
+
 // Send posts To/From/Body/MediaUrl/StatusCallback to Messages.json with Basic auth.
 func (a *Adapter) Send(ctx context.Context, cfg channel.Config, out channel.Outgoing) (channel.SendResult, error) {
 	sid, token := cfg.String("account_sid"), cfg.Secret("auth_token")

@@ -24,8 +24,9 @@ const DefaultBaseURL = "https://api.twilio.com"
 
 // Limits.
 const (
-	MaxBodyLen   = 1600
-	MaxMediaURLs = 10
+	MaxBodyLen    = 1600
+	MaxMediaURLs  = 10
+	MaxMediaTotal = 5 << 20 // all the files of one MMS together
 )
 
 // SignatureHeader carries the webhook signature.
@@ -77,8 +78,11 @@ func (a *Adapter) Rules(cfg channel.Config) channel.Rules {
 		return enc, n
 	}}
 	if mms(cfg) {
+		// MediaUrl: at most 10 files, 5 MB together (providers.md §5).
 		r.Media = true
-		r.MaxMediaSize = 5 << 20
+		r.MaxMediaSize = MaxMediaTotal
+		r.MaxMediaTotal = MaxMediaTotal
+		r.MaxAttachments = MaxMediaURLs
 	}
 	return r
 }

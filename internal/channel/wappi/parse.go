@@ -2,6 +2,8 @@ package wappi
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -48,21 +50,16 @@ type event struct {
 	MimeType    flexString      `json:"mimetype"`
 	MimeType2   flexString      `json:"mime_type"`
 	Caption     flexString      `json:"caption"`
-	MediaInfo   *struct {
-		Duration flexString `json:"duration"`
-		Width    flexString `json:"width"`
-		Height   flexString `json:"height"`
-		Size     flexString `json:"file_size"`
-	} `json:"media_info"`
-	Status     flexString `json:"status"`
-	Latitude   flexString `json:"latitude"`
-	Longitude  flexString `json:"longitude"`
-	Lat        flexString `json:"lat"`
-	Lng        flexString `json:"lng"`
-	Authorized flexString `json:"authorized"`
-	AppStatus  flexString `json:"app_status"`
-	Detail     flexString `json:"detail"`
-	Picture    flexString `json:"picture"`
+	MediaInfo   json.RawMessage `json:"media_info"` // read by mediaInfo: a non-object must not hide the message
+	Status      flexString      `json:"status"`
+	Latitude    flexString      `json:"latitude"`
+	Longitude   flexString      `json:"longitude"`
+	Lat         flexString      `json:"lat"`
+	Lng         flexString      `json:"lng"`
+	Authorized  flexString      `json:"authorized"`
+	AppStatus   flexString      `json:"app_status"`
+	Detail      flexString      `json:"detail"`
+	Picture     flexString      `json:"picture"`
 }
 
 func (e *event) id() string {
@@ -70,6 +67,26 @@ func (e *event) id() string {
 		return string(e.ID)
 	}
 	return string(e.MessageID)
+}
+
+type mediaInfo struct {
+	Duration flexString `json:"duration"`
+	Width    flexString `json:"width"`
+	Height   flexString `json:"height"`
+	Size     flexString `json:"file_size"`
+}
+
+// mediaInfo is media_info when it is an object, else nil.
+func (e *event) mediaInfo() *mediaInfo {
+	b := bytes.TrimSpace(e.MediaInfo)
+	if len(b) == 0 || b[0] != '{' {
+		return nil
+	}
+	var m mediaInfo
+	if json.Unmarshal(b, &m) != nil {
+		return nil
+	}
+	return &m
 }
 
 func (e *event) stanza() string {
@@ -225,7 +242,7 @@ func (a *Adapter) Parse(cfg channel.Config, req channel.Request) ([]channel.Even
 	for _, raw := range elems {
 		var e event
 		if err := json.Unmarshal(raw, &e); err != nil {
-			out = append(out, channel.Event{Type: channel.EventMessage, Direction: "inbound", Kind: inbox.KindUnsupported, Content: raw, Raw: raw})
+			out = append(out, unreadableElement(raw))
 			continue
 		}
 		p := string(e.ProfileID)
@@ -240,6 +257,18 @@ func (a *Adapter) Parse(cfg channel.Config, req channel.Request) ([]channel.Even
 		}
 	}
 	return out, nil
+}
+
+// unreadableElement is the placeholder of an element that is not an event
+// object (a number, a string, an array): it names no profile, chat or
+// sender, so it is kept under a hash of its bytes (a redelivery or a
+// reprocess collapses onto it) and the store files it under an unknown
+// sender.
+func unreadableElement(raw json.RawMessage) channel.Event {
+	raw = append(json.RawMessage(nil), raw...)
+	sum := sha256.Sum256(raw)
+	return channel.Event{Type: channel.EventMessage, ExternalID: "raw:" + hex.EncodeToString(sum[:16]),
+		Direction: "inbound", Kind: inbox.KindUnsupported, Content: raw, Raw: raw}
 }
 
 func parseEvent(net, profile string, e *event, raw json.RawMessage) (channel.Event, bool) {
@@ -441,13 +470,13 @@ func messageEvent(net, profile string, e *event, ts time.Time, raw json.RawMessa
 			mime = defaultMime[kind]
 		}
 		m := channel.Media{Kind: kind, MimeType: mime, Filename: firstOf(e.FileName, e.FileName2), Caption: string(e.Caption)}
-		if e.MediaInfo != nil {
-			if d, err := strconv.ParseFloat(string(e.MediaInfo.Duration), 64); err == nil && d > 0 {
+		if mi := e.mediaInfo(); mi != nil {
+			if d, err := strconv.ParseFloat(string(mi.Duration), 64); err == nil && d > 0 {
 				m.DurationMS = int64(d * 1000)
 			}
-			m.Width, _ = strconv.Atoi(string(e.MediaInfo.Width))
-			m.Height, _ = strconv.Atoi(string(e.MediaInfo.Height))
-			m.Size, _ = strconv.ParseInt(string(e.MediaInfo.Size), 10, 64)
+			m.Width, _ = strconv.Atoi(string(mi.Width))
+			m.Height, _ = strconv.Atoi(string(mi.Height))
+			m.Size, _ = strconv.ParseInt(string(mi.Size), 10, 64)
 		}
 		// ProviderRef: WhatsApp → the message id (media/download gives file_b64
 		// ~20 days); Telegram/MAX → the signed file_link when present.

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/parleyhq/parley/internal/channel"
+	"github.com/parleyhq/parley/internal/channel/meta"
 	"github.com/parleyhq/parley/internal/inbox"
 )
 
@@ -130,7 +131,9 @@ func (c *client) do(ctx context.Context, method, path string, extra url.Values, 
 // Send: text via sync/message/send (reply via sync/message/reply), files by URL
 // via sync/message/file/url/send (text as the first caption), reactions via
 // sync/message/reaction. ExternalIDs use the same keys as webhooks, so echoes
-// and delivery statuses match.
+// and delivery statuses match. A send that fails after some parts went out
+// returns the ids sent so far with meta.PartialSend's error, which is not
+// retried: a retry would send those parts again.
 func (a *Adapter) Send(ctx context.Context, cfg channel.Config, out channel.Outgoing) (channel.SendResult, error) {
 	c, err := newClient(cfg)
 	if err != nil {
@@ -166,8 +169,65 @@ func (a *Adapter) Send(ctx context.Context, cfg channel.Config, out channel.Outg
 	if out.Template != nil {
 		return channel.SendResult{}, &channel.SendError{Code: "invalid", Reason: "wappi has no message templates; send plain text"}
 	}
+	// Everything is checked before the first part goes out.
+	for _, m := range out.Attachments {
+		if m.URL == "" {
+			return channel.SendResult{}, &channel.SendError{Code: "invalid", Reason: "attachment has no URL Wappi can fetch"}
+		}
+	}
+	text := out.Text
+	caption := ""
+	if len(out.Attachments) > 0 && utf8.RuneCountInString(text) <= 1024 {
+		caption, text = text, ""
+	}
+	type part struct {
+		path string
+		body map[string]any
+	}
+	var parts []part
+	switch {
+	case text != "" && out.ReplyToID != "":
+		body := map[string]any{"body": text, "message_id": rawID(out.ReplyToID)}
+		if net != NetWhatsApp {
+			body["recipient"] = recipient
+		}
+		parts = append(parts, part{"/sync/message/reply", body})
+	case text != "":
+		body := map[string]any{"recipient": recipient, "body": text}
+		if net == NetMax {
+			body["chat_id"] = recipient
+		}
+		parts = append(parts, part{"/sync/message/send", body})
+	}
+	for i, m := range out.Attachments {
+		body := map[string]any{"recipient": recipient, "url": m.URL}
+		if m.Filename != "" {
+			body["file_name"] = m.Filename
+		}
+		if i == 0 && caption != "" {
+			body["caption"] = caption
+		}
+		parts = append(parts, part{"/sync/message/file/url/send", body})
+	}
+	if len(parts) == 0 {
+		return channel.SendResult{}, &channel.SendError{Code: "invalid", Reason: "nothing to send: empty text and no attachments"}
+	}
 	var ids []string
-	add := func(r apiResp) {
+	result := func() channel.SendResult {
+		if len(ids) == 0 {
+			return channel.SendResult{Status: inbox.MsgSent}
+		}
+		return channel.SendResult{ExternalID: ids[0], ExternalIDs: ids, Status: inbox.MsgSent}
+	}
+	for i, p := range parts {
+		r, err := c.do(ctx, http.MethodPost, p.path, nil, p.body)
+		if err != nil {
+			if i == 0 {
+				return channel.SendResult{}, err
+			}
+			// Parts 1..i are out: a retry would send them again.
+			return result(), meta.PartialSend(err)
+		}
 		id := r.MessageID
 		if id == "" {
 			id = r.TaskID
@@ -176,56 +236,10 @@ func (a *Adapter) Send(ctx context.Context, cfg channel.Config, out channel.Outg
 			ids = append(ids, key(id))
 		}
 	}
-	text := out.Text
-	caption := ""
-	if len(out.Attachments) > 0 && utf8.RuneCountInString(text) <= 1024 {
-		caption, text = text, ""
-	}
-	if text != "" {
-		var r apiResp
-		var err error
-		if out.ReplyToID != "" {
-			body := map[string]any{"body": text, "message_id": rawID(out.ReplyToID)}
-			if net != NetWhatsApp {
-				body["recipient"] = recipient
-			}
-			r, err = c.do(ctx, http.MethodPost, "/sync/message/reply", nil, body)
-		} else {
-			body := map[string]any{"recipient": recipient, "body": text}
-			if net == NetMax {
-				body["chat_id"] = recipient
-			}
-			r, err = c.do(ctx, http.MethodPost, "/sync/message/send", nil, body)
-		}
-		if err != nil {
-			return channel.SendResult{}, err
-		}
-		add(r)
-	}
-	for i, m := range out.Attachments {
-		if m.URL == "" {
-			return channel.SendResult{}, &channel.SendError{Code: "invalid", Reason: "attachment has no URL Wappi can fetch"}
-		}
-		body := map[string]any{"recipient": recipient, "url": m.URL}
-		if m.Filename != "" {
-			body["file_name"] = m.Filename
-		}
-		if i == 0 && caption != "" {
-			body["caption"] = caption
-		}
-		r, err := c.do(ctx, http.MethodPost, "/sync/message/file/url/send", nil, body)
-		if err != nil {
-			return channel.SendResult{}, err
-		}
-		add(r)
-	}
 	if len(ids) == 0 {
-		if text == "" && len(out.Attachments) == 0 {
-			return channel.SendResult{}, &channel.SendError{Code: "invalid", Reason: "nothing to send: empty text and no attachments"}
-		}
 		return channel.SendResult{}, &channel.SendError{Code: "bad_response", Reason: "wappi answered without a message_id"}
 	}
-	return channel.SendResult{ExternalID: ids[0], ExternalIDs: ids, Status: inbox.MsgSent}, nil
+	return result(), nil
 }
 
 // FetchMedia downloads a file: a URL ref (file_link) is fetched directly (the

@@ -76,12 +76,13 @@ func prefix(cfg channel.Config) string {
 }
 
 // Verify compares the Authorization header with webhook_auth in constant time.
-// A channel without webhook_auth accepts every request (Wappi has no HMAC;
-// configure webhook_auth).
+// Wappi signs nothing: the secret it sends (set with webhook/url/set?auth=)
+// is the only proof a webhook comes from it, so a channel without
+// webhook_auth accepts nothing.
 func (a *Adapter) Verify(cfg channel.Config, req channel.Request) error {
 	want := cfg.Secrets["webhook_auth"]
 	if want == "" {
-		return nil
+		return inbox.Errorf(inbox.Unauthorized, "wappi channel has no webhook_auth configured")
 	}
 	got := req.Header.Get("Authorization")
 	if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
@@ -111,8 +112,9 @@ var (
 	prefixRe  = regexp.MustCompile(`^/?[a-z]+$`)
 )
 
-// ValidateConfig checks profile_id, network and max_prefix. The api_token
-// lives on the provider account; webhook_auth is optional but recommended.
+// ValidateConfig checks profile_id, network, max_prefix and webhook_auth
+// (required: without it Verify refuses every webhook). The api_token lives
+// on the provider account.
 func (a *Adapter) ValidateConfig(config map[string]any, secrets map[string]string) error {
 	var v inbox.Validator
 	str := func(k string) string { s, _ := config[k].(string); return s }
@@ -122,8 +124,12 @@ func (a *Adapter) ValidateConfig(config map[string]any, secrets map[string]strin
 	if p := str("max_prefix"); p != "" {
 		v.Check(prefixRe.MatchString(p), "max_prefix", "must be a path prefix like /maxapi")
 	}
-	if w, ok := secrets["webhook_auth"]; ok && w != "" {
-		v.Check(len(w) <= 512 && !strings.ContainsAny(w, "\r\n"), "webhook_auth", "must be a single line of at most 512 characters")
+	if w := secrets["webhook_auth"]; strings.TrimSpace(w) == "" {
+		v.Check(false, "webhook_auth", "is required: the secret Wappi sends in the Authorization header of its webhooks (set it on the profile with webhook/url/set?auth=)")
+	} else {
+		// HTTP trims a header value's outer spaces, so such a secret could never match.
+		v.Check(len(w) <= 512 && !strings.ContainsAny(w, "\r\n") && w == strings.TrimSpace(w),
+			"webhook_auth", "must be a single line of at most 512 characters, without leading or trailing spaces")
 	}
 	return v.Err()
 }

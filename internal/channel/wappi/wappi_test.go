@@ -53,7 +53,10 @@ func TestVerify(t *testing.T) {
 		{"mismatch", hookSec, "hook-secret-2", false},
 		{"missing", hookSec, "", false},
 		{"bearer prefix is not the value", hookSec, "Bearer " + hookSec, false},
-		{"no secret configured", "", "", true},
+		// Wappi signs nothing: without a configured secret nothing proves
+		// a webhook comes from Wappi.
+		{"no secret configured", "", "", false},
+		{"no secret configured, header sent", "", "anything", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -531,8 +534,25 @@ func TestValidateConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, c := range []map[string]any{{"network": "whatsapp"}, {"profile_id": profile, "network": "viber"}, {"profile_id": "a b"}} {
-		if err := a.ValidateConfig(c, nil); !inbox.IsCode(err, inbox.Invalid) {
+		if err := a.ValidateConfig(c, map[string]string{"webhook_auth": "x"}); !inbox.IsCode(err, inbox.Invalid) {
 			t.Fatalf("case %d: %v", i, err)
+		}
+	}
+	// webhook_auth is required (Verify refuses every webhook without it),
+	// and must be sendable as a header value.
+	for name, secrets := range map[string]map[string]string{
+		"absent":         nil,
+		"empty":          {"webhook_auth": ""},
+		"blank":          {"webhook_auth": "   "},
+		"two lines":      {"webhook_auth": "a\nb"},
+		"outer spaces":   {"webhook_auth": " abc "},
+		"too long":       {"webhook_auth": strings.Repeat("a", 513)},
+		"only api_token": {"api_token": "x"},
+	} {
+		err := a.ValidateConfig(map[string]any{"profile_id": profile}, secrets)
+		var ie *inbox.Error
+		if !errors.As(err, &ie) || ie.Code != inbox.Invalid || ie.Fields["webhook_auth"] == "" {
+			t.Errorf("%s: want an invalid webhook_auth, got %v", name, err)
 		}
 	}
 }

@@ -197,16 +197,36 @@ func Parse(body []byte, phoneNumberID string) ([]channel.Event, error) {
 					out = append(out, e)
 				}
 			}
-			if len(v.Errors) > 0 {
-				raw, _ := json.Marshal(v.Errors)
-				out = append(out, channel.Event{
-					Type: channel.EventAuth, AuthState: "error", AuthDetail: errorText(v.Errors),
-					Error: errorText(v.Errors), ExternalID: "errors:" + meta.ShortHash(raw), Raw: raw,
-				})
+			if e, ok := valueErrors(ch.Value, v.Errors); ok {
+				out = append(out, e)
 			}
 		}
 	}
 	return out, nil
+}
+
+// valueErrors turns value.errors[] (a problem of the phone number or the
+// app, not of one message: e.g. the webhook could not be delivered
+// complete) into a channel error. It does not touch the channel's
+// authorization: the number still works. The id is a hash of the errors
+// piece, so a redelivery is recognised.
+func valueErrors(value json.RawMessage, errs []waError) (channel.Event, bool) {
+	if len(errs) == 0 {
+		return channel.Event{}, false
+	}
+	var piece struct {
+		Errors json.RawMessage `json:"errors"`
+	}
+	_ = json.Unmarshal(value, &piece) // value already decoded once
+	raw := append(json.RawMessage(nil), piece.Errors...)
+	text := errorText(errs)
+	if text == "" {
+		text = "WhatsApp reported an error without a description"
+	}
+	return channel.Event{
+		Type: channel.EventChannelError, Error: text,
+		ExternalID: "errors:" + meta.ShortHash(raw), Raw: raw,
+	}, true
 }
 
 func findContact(cs []waContact, waID, userID string) *waContact {
@@ -252,15 +272,20 @@ func party(v *waValue, waID, userID string) channel.Party {
 	return p
 }
 
+// ownParty is our business number, the sender of echoes.
+func ownParty(v *waValue) channel.Party {
+	p := channel.Party{Identifier: string(v.Metadata.PhoneNumberID)}
+	if own := string(v.Metadata.DisplayPhoneNumber); isDigits(own) {
+		p.Phone = "+" + own
+	}
+	return p
+}
+
 func parseMessage(raw json.RawMessage, v *waValue, echo bool) channel.Event {
 	raw = append(json.RawMessage(nil), raw...)
 	var m waMessage
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return channel.Event{
-			Type: channel.EventMessage, Kind: inbox.KindUnsupported, Direction: "inbound",
-			ExternalID: "unparsed:" + meta.ShortHash(raw), Text: "[Unreadable WhatsApp message]",
-			Content: raw, Raw: raw,
-		}
+		return unreadableMessage(raw, v, echo)
 	}
 	e := channel.Event{
 		Type:       channel.EventMessage,
@@ -276,11 +301,7 @@ func parseMessage(raw json.RawMessage, v *waValue, echo bool) channel.Event {
 		e.Direction = "outbound"
 		e.Recipient = party(v, string(m.To), string(m.ToUserID))
 		e.ChatID = e.Recipient.Identifier
-		own := string(v.Metadata.DisplayPhoneNumber)
-		e.Sender = channel.Party{Identifier: string(v.Metadata.PhoneNumberID)}
-		if isDigits(own) {
-			e.Sender.Phone = "+" + own
-		}
+		e.Sender = ownParty(v)
 	} else {
 		e.Sender = party(v, string(m.From), string(m.FromUserID))
 		e.ChatID = e.Sender.Identifier
@@ -390,6 +411,40 @@ func parseMessage(raw json.RawMessage, v *waValue, echo bool) channel.Event {
 		if m.System != nil && m.System.Body != "" {
 			e.Text = m.System.Body
 		}
+	}
+	return e
+}
+
+// unreadableMessage is the placeholder of a message that does not fit the
+// expected shape (a field of an unexpected type). What can be read loosely
+// still names it: its wamid (so a redelivery collapses onto it; else a hash
+// of the piece), its sender (the recipient for an echo) and its time.
+func unreadableMessage(raw json.RawMessage, v *waValue, echo bool) channel.Event {
+	e := channel.Event{
+		Type: channel.EventMessage, Kind: inbox.KindUnsupported, Direction: "inbound",
+		ExternalID: "unparsed:" + meta.ShortHash(raw), Text: "[Unreadable WhatsApp message]",
+		Content: raw, Raw: raw,
+	}
+	var id, from, fromUser, to, toUser meta.Str
+	var ts meta.Num
+	meta.LooseField(raw, &id, "id")
+	meta.LooseField(raw, &from, "from")
+	meta.LooseField(raw, &fromUser, "from_user_id")
+	meta.LooseField(raw, &to, "to")
+	meta.LooseField(raw, &toUser, "to_user_id")
+	meta.LooseField(raw, &ts, "timestamp")
+	if id != "" {
+		e.ExternalID = string(id)
+	}
+	e.Timestamp = meta.Seconds(ts)
+	if echo {
+		e.Direction = "outbound"
+		e.Recipient = party(v, string(to), string(toUser))
+		e.ChatID = e.Recipient.Identifier
+		e.Sender = ownParty(v)
+	} else if p := party(v, string(from), string(fromUser)); p.Identifier != "" {
+		e.Sender = p
+		e.ChatID = p.Identifier
 	}
 	return e
 }

@@ -255,10 +255,22 @@ func TestParseRouting(t *testing.T) {
 }
 
 func TestParseValueErrorsAndGarbage(t *testing.T) {
-	body := wrap(`"errors":[{"code":131000,"title":"Something went wrong","message":"Something went wrong","error_data":{"details":"Unknown error"}}]`)
+	// value.errors[] is a channel error (not an authorization change), named
+	// by a hash of the errors piece, carrying it as Raw.
+	errs := `[{"code":131000,"title":"Something went wrong","message":"Something went wrong","error_data":{"details":"Unknown error"}}]`
+	body := wrap(`"errors":` + errs)
 	evs := parse(t, body)
-	if len(evs) != 1 || evs[0].Type != channel.EventAuth || !strings.Contains(evs[0].AuthDetail, "131000") {
+	if len(evs) != 1 || evs[0].Type != channel.EventChannelError || evs[0].AuthState != "" ||
+		evs[0].Error != "(#131000) Something went wrong: Unknown error" || string(evs[0].Raw) != errs ||
+		!strings.HasPrefix(evs[0].ExternalID, "errors:") {
 		t.Errorf("%+v", evs)
+	}
+	if again := parse(t, body); again[0].ExternalID != evs[0].ExternalID {
+		t.Errorf("id not stable: %q then %q", evs[0].ExternalID, again[0].ExternalID)
+	}
+	unsup := parse(t, wrap(`"errors":[{"code":131051,"title":"Unsupported message type","message":"Unsupported message type","error_data":{"details":"Message type is not currently supported"}}]`))
+	if len(unsup) != 1 || unsup[0].ExternalID == evs[0].ExternalID || !strings.Contains(unsup[0].Error, "#131051") || !strings.Contains(unsup[0].Error, "Unsupported message type") {
+		t.Errorf("%+v", unsup)
 	}
 	if _, err := Parse([]byte(`{"object":`), pnid); !inbox.IsCode(err, inbox.Invalid) {
 		t.Errorf("truncated body: err = %v", err)
@@ -305,4 +317,63 @@ func FuzzParseWhatsApp(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A message that does not fit the expected shape is kept as a placeholder
+// named by what can still be read of it: its wamid (else a hash of the
+// piece), its sender (the recipient for an echo) and its time.
+func TestParseUnreadableMessage(t *testing.T) {
+	contact := `"contacts":[{"profile":{"name":"Sheena Nelson"},"wa_id":"16505551234"}],`
+	cases := []struct {
+		name       string
+		body       []byte
+		piece      string
+		id         string // "" = a hash
+		sender     string
+		senderName string
+		chat       string
+		direction  string
+	}{
+		{"text body of another type",
+			wrap(contact + `"messages":[{"from":"16505551234","id":"wamid.BADTEXT","timestamp":"1739321024","type":"text","text":{"body":12345}}]`),
+			`{"from":"16505551234","id":"wamid.BADTEXT","timestamp":"1739321024","type":"text","text":{"body":12345}}`,
+			"wamid.BADTEXT", "16505551234", "Sheena Nelson", "16505551234", "inbound"},
+		{"no id, numeric from",
+			wrap(contact + `"messages":[{"from":16505551234,"timestamp":1739321024,"type":["text"]}]`),
+			`{"from":16505551234,"timestamp":1739321024,"type":["text"]}`,
+			"", "16505551234", "Sheena Nelson", "16505551234", "inbound"},
+		{"not an object",
+			wrap(`"messages":[42]`), `42`, "", "", "", "", "inbound"},
+		{"echo",
+			[]byte(`{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"` + pnid + `"},"message_echoes":[{"from":"15550783881","to":"16505551234","id":"wamid.BADECHO","timestamp":"1739321024","type":"text","text":{"body":true}}]},"field":"smb_message_echoes"}]}]}`),
+			`{"from":"15550783881","to":"16505551234","id":"wamid.BADECHO","timestamp":"1739321024","type":"text","text":{"body":true}}`,
+			"wamid.BADECHO", pnid, "", "16505551234", "outbound"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			evs := parse(t, c.body)
+			if len(evs) != 1 {
+				t.Fatalf("%+v", evs)
+			}
+			e := evs[0]
+			if e.Type != channel.EventMessage || e.Kind != inbox.KindUnsupported || string(e.Raw) != c.piece || string(e.Content) != c.piece {
+				t.Fatalf("%+v", e)
+			}
+			if c.id != "" && e.ExternalID != c.id || c.id == "" && !strings.HasPrefix(e.ExternalID, "unparsed:") {
+				t.Fatalf("id %q, want %q", e.ExternalID, c.id)
+			}
+			if again := parse(t, c.body); again[0].ExternalID != e.ExternalID {
+				t.Fatalf("id not stable: %q then %q", e.ExternalID, again[0].ExternalID)
+			}
+			if e.Sender.Identifier != c.sender || e.Sender.Name != c.senderName || e.ChatID != c.chat || e.Direction != c.direction {
+				t.Fatalf("sender %+v chat %q direction %q", e.Sender, e.ChatID, e.Direction)
+			}
+			if c.sender != "" && !e.Timestamp.Equal(time.Unix(1739321024, 0)) {
+				t.Fatalf("timestamp %v", e.Timestamp)
+			}
+			if c.direction == "outbound" && e.Recipient.Identifier != "16505551234" {
+				t.Fatalf("recipient %+v", e.Recipient)
+			}
+		})
+	}
 }

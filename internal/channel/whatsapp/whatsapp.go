@@ -27,7 +27,16 @@ const (
 	MaxCaptionLen = 1024
 	ReplyWindow   = 24 * time.Hour
 	VoiceMime     = "audio/ogg; codecs=opus"
-	MaxMediaSize  = 100 << 20 // documents; images 5 MB, audio/video 16 MB
+	MaxMediaSize  = 100 << 20 // documents, and any kind not below
+)
+
+// Per-kind file caps of the Cloud API (Meta's "Supported media types";
+// providers.md gives none). A sticker is capped at the animated size: a
+// static one over 100 KB cannot be told apart before it is sent.
+const (
+	MaxImageSize      = 5 << 20
+	MaxAudioVideoSize = 16 << 20 // audio, voice notes and video
+	MaxStickerSize    = 500 << 10
 )
 
 // Adapter implements channel.Adapter for WhatsApp Cloud API.
@@ -56,6 +65,13 @@ func (*Adapter) Rules(channel.Config) channel.Rules {
 		Templates:    true,
 		VoiceMime:    VoiceMime,
 		MaxMediaSize: MaxMediaSize,
+		MaxMediaSizes: map[string]int64{
+			inbox.KindImage:   MaxImageSize,
+			inbox.KindAudio:   MaxAudioVideoSize,
+			inbox.KindVoice:   MaxAudioVideoSize,
+			inbox.KindVideo:   MaxAudioVideoSize,
+			inbox.KindSticker: MaxStickerSize,
+		},
 	}
 }
 
