@@ -455,6 +455,14 @@ func (db *DB) MergeContacts(ctx context.Context, wsID string, in inbox.MergeInpu
 		}
 		var convs []string
 		for _, m := range merges {
+			// A contact's messages are in its own conversations and in the
+			// groups it wrote in (it is a participant of each): found by
+			// conversation (messages_history), before those move.
+			if _, err := t.exec(`UPDATE messages SET sender_id = ? WHERE sender_type = 'contact' AND sender_id = ? AND conversation_id IN (
+					SELECT id FROM conversations WHERE contact_id = ? UNION SELECT conversation_id FROM conversation_participants WHERE contact_id = ?)`,
+				primary.ID, m.ID, m.ID, m.ID); err != nil {
+				return err
+			}
 			if _, err := t.exec(`UPDATE contact_identities SET contact_id = ? WHERE contact_id = ?`, primary.ID, m.ID); err != nil {
 				return err
 			}
@@ -471,9 +479,6 @@ func (db *DB) MergeContacts(ctx context.Context, wsID string, in inbox.MergeInpu
 				return err
 			}
 			if _, err := t.exec(`UPDATE conversation_participants SET contact_id = ? WHERE contact_id = ?`, primary.ID, m.ID); err != nil {
-				return err
-			}
-			if _, err := t.exec(`UPDATE messages SET sender_id = ? WHERE workspace_id = ? AND sender_type = 'contact' AND sender_id = ?`, primary.ID, wsID, m.ID); err != nil {
 				return err
 			}
 			if _, err := t.exec(`DELETE FROM reactions WHERE workspace_id = ? AND actor_type = 'contact' AND actor_id = ? AND message_id IN (SELECT message_id FROM reactions WHERE actor_type = 'contact' AND actor_id = ?)`, wsID, m.ID, primary.ID); err != nil {

@@ -41,6 +41,21 @@ type InboundEntry struct {
 	Attempts    int
 	State       string
 	NextAttempt time.Time // a failed entry waits until then (and so do the later entries of its channel)
+
+	meta []byte // the stored request metadata, once Prepare made it
+}
+
+// Prepare makes the entry's stored metadata (method, URL, headers without
+// credentials) ahead of its append, so that the webhook's own goroutine does
+// that work rather than the single writer.
+func (e *InboundEntry) Prepare() error {
+	h := e.Header.Clone()
+	for _, k := range plDroppedHeaders {
+		h.Del(k)
+	}
+	meta, err := json.Marshal(plInboundMeta{Method: e.Method, URL: e.URL, Header: h})
+	e.meta = meta
+	return err
 }
 
 type plInboundMeta struct {
@@ -87,19 +102,16 @@ func plAppendInbound(t *tx, entries []InboundEntry) error {
 			if e.ReceivedAt.IsZero() {
 				e.ReceivedAt = t.now
 			}
-			h := e.Header.Clone()
-			for _, k := range plDroppedHeaders {
-				h.Del(k)
-			}
-			meta, err := json.Marshal(plInboundMeta{Method: e.Method, URL: e.URL, Header: h})
-			if err != nil {
-				return err
+			if e.meta == nil {
+				if err := e.Prepare(); err != nil {
+					return err
+				}
 			}
 			if i > 0 {
 				b.WriteString(", ")
 			}
 			b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
-			args = append(args, e.ID, e.WorkspaceID, e.ChannelID, ts(e.ReceivedAt), string(meta), e.Body, InboundPending)
+			args = append(args, e.ID, e.WorkspaceID, e.ChannelID, ts(e.ReceivedAt), string(e.meta), e.Body, InboundPending)
 		}
 		if _, err := t.exec(b.String(), args...); err != nil {
 			return err
@@ -262,11 +274,17 @@ func plScanInbound(rows *sql.Rows) ([]InboundEntry, error) {
 // PendingInbound lists a channel's pending entries in id (arrival) order,
 // including those waiting for a retry (the caller stops there to keep order).
 func (db *DB) PendingInbound(ctx context.Context, channelID string, limit int) ([]InboundEntry, error) {
+	return db.PendingInboundAfter(ctx, channelID, "", limit)
+}
+
+// PendingInboundAfter is PendingInbound of the entries after afterID (a
+// worker reads the next entries while it applies the ones before).
+func (db *DB) PendingInboundAfter(ctx context.Context, channelID, afterID string, limit int) ([]InboundEntry, error) {
 	var out []InboundEntry
 	err := db.read(ctx, func(t *tx) error {
 		// state as a literal: the partial index inbound_log_due serves it.
-		rows, err := t.query(`SELECT `+plInboundCols+` FROM inbound_log WHERE channel_id = ? AND state = 'pending' ORDER BY id LIMIT ?`,
-			channelID, limit)
+		rows, err := t.query(`SELECT `+plInboundCols+` FROM inbound_log WHERE channel_id = ? AND state = 'pending' AND id > ? ORDER BY id LIMIT ?`,
+			channelID, afterID, limit)
 		if err != nil {
 			return err
 		}
@@ -517,8 +535,38 @@ type plApplier struct {
 	// done lists the applied inbound entries, marked done at the end.
 	done   []string
 	locked bool // PostgreSQL: the channel's advisory lock is held
+	// reprocess: the entry being applied was applied before (a retry or a
+	// repair reprocess), so a stored message may be corrected by a re-parse.
+	reprocess bool
 	// cache: what earlier inbound transactions learned (nil: none)
 	cache *plCache
+	// What the change rows of this transaction's entities are made from
+	// without reading them back (see emitAll): the messages it created, as
+	// stored, until anything else touches them; the columns the last bump
+	// of each conversation returned; the conversations changed otherwise
+	// (created, reopened, retitled...), which are read back.
+	fresh     map[string]inbox.Message
+	bumps     map[string]plBump
+	convDirty map[string]bool
+	// emitted holds the conversations as this transaction emitted them
+	// (the cache keeps them once it commits).
+	emitted map[string]inbox.Conversation
+}
+
+// plBump is what a conversation's bump changes in its API shape.
+type plBump struct {
+	preview, direction string
+	at, lastIn         sql.NullInt64
+	updated            int64
+}
+
+func (b plBump) apply(c inbox.Conversation) inbox.Conversation {
+	c.LastMessage = nil
+	if b.at.Valid {
+		c.LastMessage = &inbox.LastMessage{Preview: b.preview, At: fromTS(b.at.Int64), Direction: b.direction}
+	}
+	c.LastInboundAt, c.UpdatedAt = fromNullTS(b.lastIn), fromTS(b.updated)
+	return c
 }
 
 // plIdent is a known identity of the channel: its contact, the contact's
@@ -551,7 +599,8 @@ func plApplyInbound(t *tx, entry InboundEntry, ch inbox.Channel, events []channe
 func plNewApplier(t *tx, ch inbox.Channel) *plApplier {
 	return &plApplier{t: t, ch: ch, ws: ch.WorkspaceID, seen: map[string]bool{},
 		parties: map[channel.Party]plContact{}, convs: map[string]plConv{}, pending: map[string]bool{},
-		exists: map[string]bool{}, idents: map[string]plIdent{}}
+		exists: map[string]bool{}, idents: map[string]plIdent{},
+		fresh: map[string]inbox.Message{}, bumps: map[string]plBump{}, convDirty: map[string]bool{}, emitted: map[string]inbox.Conversation{}}
 }
 
 // prefetch looks up, a few queries for the whole batch instead of several
@@ -827,6 +876,10 @@ func (a *plApplier) entry(entry InboundEntry, events []channel.Event) error {
 	if err := a.lock(); err != nil {
 		return err
 	}
+	// An entry on its first attempt was never applied: nothing of it is stored.
+	reapplied := entry.ID != "" && (entry.State != InboundPending || entry.Attempts > 0)
+	a.reprocess = reapplied
+	defer func() { a.reprocess = false }()
 	for i := range events {
 		ev := events[i]
 		ev.Timestamp = eventTime(ev.Timestamp, entry.ReceivedAt)
@@ -838,7 +891,7 @@ func (a *plApplier) entry(entry InboundEntry, events []channel.Event) error {
 	// A payload once kept as an unreadable placeholder and now parsed (after
 	// a parser fix) retires the placeholder. An entry on its first attempt
 	// was never applied, so it has none.
-	if entry.ID != "" && (entry.State != InboundPending || entry.Attempts > 0) {
+	if reapplied {
 		ph := UnparsedExternalID(entry.ID)
 		kept := false
 		for _, ev := range events {
@@ -878,7 +931,17 @@ func (a *plApplier) markDone() error {
 	return nil
 }
 
+// touchConv touches a conversation changed otherwise than by a bump: its
+// change row is read back.
+func (a *plApplier) touchConv(id string) {
+	a.convDirty[id] = true
+	a.touch(inbox.EntityConversation, id)
+}
+
 func (a *plApplier) touch(kind, id string) {
+	if kind == inbox.EntityMessage {
+		delete(a.fresh, id) // changed after its creation: read back
+	}
 	k := kind + ":" + id
 	if id == "" || a.seen[k] {
 		return
@@ -908,6 +971,8 @@ func (a *plApplier) apply(ev channel.Event, pendingID string) error {
 		return a.groupInfo(ev)
 	case channel.EventAuth:
 		return a.auth(ev)
+	case channel.EventChannelError:
+		return a.channelError(ev)
 	}
 	// An event type this version does not know: keep it visible.
 	ev.Type = channel.EventMessage
@@ -947,17 +1012,18 @@ func (a *plApplier) message(ev channel.Event) error {
 	if ev.ExternalID != "" {
 		if exists, known := a.exists[ev.ExternalID]; known {
 			if exists {
-				a.res.Unchanged++ // a replay, or the echo of our own send
-				return nil
+				return a.stored(ev) // a replay, or the echo of our own send
 			}
 		} else if _, _, _, _, _, err := a.messageByExternal(ev.ExternalID); err == nil {
-			a.res.Unchanged++
-			return nil
+			return a.stored(ev)
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 	}
 	outbound := ev.Direction == "outbound"
+	if !outbound && !ev.IsGroup && !plIdentified(ev.Sender) {
+		ev.Sender = plCustomer(ev)
+	}
 	kind := plKind(ev)
 	// The customer side: the sender of an inbound message, the recipient of an echo.
 	customer := ev.Sender
@@ -1033,7 +1099,8 @@ func (a *plApplier) message(ev channel.Event) error {
 	if ev.ExternalID != "" {
 		a.exists[ev.ExternalID] = true
 	}
-	if err := a.attachments(id, kind, ev); err != nil {
+	atts, err := a.attachments(id, kind, ev)
+	if err != nil {
 		return err
 	}
 	if outbound {
@@ -1047,8 +1114,101 @@ func (a *plApplier) message(ev channel.Event) error {
 	a.res.NewMessages++
 	a.touch(inbox.EntityMessage, id)
 	a.touch(inbox.EntityConversation, convID)
+	// The message as stored (as scanMessage and fillMessages read it): its
+	// change row needs no read, unless something touches it again.
+	m := inbox.Message{ID: id, ConversationID: convID, Direction: map[bool]string{true: "outbound", false: "inbound"}[outbound],
+		Sender: inbox.Actor{Type: senderType, ID: senderID, Name: senderName}, Kind: kind, Text: text, Attachments: atts,
+		Reactions: []inbox.Reaction{}, Status: status, Error: ev.Error, ExternalID: ev.ExternalID, CreatedAt: fromTS(created)}
+	if c, ok := plJSON(content).(string); ok {
+		m.Content = json.RawMessage(c)
+	}
+	if loc != nil {
+		l := *ev.Location
+		m.Location = &l
+	}
+	if rid, ok := replyTo.(string); ok {
+		m.ReplyToID = &rid
+	}
+	a.fresh[id] = m
 	// Events that arrived before this message.
 	return a.applyPending(ev.ExternalID)
+}
+
+// plUnknownSender is who an inbound event naming nobody comes from (the
+// party of the ingest worker's Unparsed placeholders).
+var plUnknownSender = channel.Party{Identifier: "unknown", Name: "Unknown sender"}
+
+// plIdentified reports whether resolveContact can place p.
+func plIdentified(p channel.Party) bool {
+	return p.Identifier != "" || plNormPhone(p.Phone) != "" || normEmail(p.Email) != ""
+}
+
+// plCustomer is the party a direct inbound event comes from: its sender,
+// else its chat, else the unknown sender. Adapters emit unsupported
+// placeholders for pieces they cannot read, which may name nobody: they are
+// kept rather than failing (and holding up) the channel's whole batch.
+func plCustomer(ev channel.Event) channel.Party {
+	p := ev.Sender
+	switch {
+	case plIdentified(p):
+		return p
+	case ev.ChatID != "":
+		p.Identifier = ev.ChatID
+		return p
+	}
+	return plUnknownSender
+}
+
+// stored handles a message event whose external id is stored already: a
+// replay, or the echo of our own send, changes nothing. But a re-applied
+// entry (a repair reprocess after a parser fix) whose event now parses
+// corrects the message it once stored as unsupported, in place: same id,
+// conversation, time and status.
+func (a *plApplier) stored(ev channel.Event) error {
+	kind := plKind(ev)
+	if !a.reprocess || kind == inbox.KindUnsupported {
+		a.res.Unchanged++
+		return nil
+	}
+	id, _, _, created, convID, err := a.messageByExternal(ev.ExternalID)
+	if err != nil {
+		return err
+	}
+	var loc any
+	if ev.Location != nil {
+		loc = jsonNull(ev.Location)
+	}
+	// (Deleted stays deleted; an inbound message's error was the reason it
+	// could not be read.)
+	res, err := a.t.exec(`UPDATE messages SET kind = ?, text = ?, content = ?, location = ?,
+			error = CASE WHEN direction = 'inbound' THEN ? ELSE error END
+		WHERE id = ? AND kind = ? AND deleted_at IS NULL`,
+		kind, ev.Text, plJSON(plContent(ev, kind)), loc, ev.Error, id, inbox.KindUnsupported)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		a.res.Unchanged++
+		return nil
+	}
+	if _, err := a.t.exec(`DELETE FROM attachments WHERE message_id = ?`, id); err != nil {
+		return err
+	}
+	if _, err := a.attachments(id, kind, ev); err != nil {
+		return err
+	}
+	// The conversation's preview, when this is its last message.
+	res, err = a.t.exec(`UPDATE conversations SET last_message_preview = ?, updated_at = ? WHERE id = ? AND last_message_at = ? AND last_message_preview <> ?`,
+		preview(kind, ev.Text), ts(a.t.now), convID, created, preview(kind, ev.Text))
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		a.touchConv(convID)
+	}
+	a.touch(inbox.EntityMessage, id)
+	a.res.Changed++
+	return nil
 }
 
 // plKind is the kind of a new message: the event's, else that of its first
@@ -1072,19 +1232,24 @@ func plContent(ev channel.Event, kind string) []byte {
 	return ev.Content
 }
 
-// attachments stores a new message's attachment metadata.
-func (a *plApplier) attachments(messageID, kind string, ev channel.Event) error {
+// attachments stores a new message's attachment metadata and returns the
+// attachments as stored (as scanAttachment reads them).
+func (a *plApplier) attachments(messageID, kind string, ev channel.Event) ([]inbox.Attachment, error) {
+	out := []inbox.Attachment{}
 	for _, m := range ev.Attachments {
 		mk := m.Kind
 		if mk == "" {
 			mk = kind
 		}
+		id := newID()
 		if _, err := a.t.exec(`INSERT INTO attachments (id, workspace_id, message_id, kind, mime_type, filename, size, duration_ms, width, height, provider_ref, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, newID(), a.ws, messageID, mk, m.MimeType, m.Filename, m.Size, m.DurationMS, m.Width, m.Height, m.ProviderRef, ts(a.t.now)); err != nil {
-			return err
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, a.ws, messageID, mk, m.MimeType, m.Filename, m.Size, m.DurationMS, m.Width, m.Height, m.ProviderRef, ts(a.t.now)); err != nil {
+			return nil, err
 		}
+		out = append(out, inbox.Attachment{ID: id, MessageID: messageID, Kind: mk, MimeType: m.MimeType, Filename: m.Filename, Size: m.Size,
+			URL: attachmentURL(a.ws, id), DurationMS: m.DurationMS, Width: m.Width, Height: m.Height, ProviderRef: m.ProviderRef})
 	}
-	return nil
+	return out, nil
 }
 
 func (a *plApplier) bumpConversation(convID string, ev channel.Event, kind string, outbound bool) error {
@@ -1093,28 +1258,32 @@ func (a *plApplier) bumpConversation(convID string, ev channel.Event, kind strin
 	if outbound {
 		dir = "outbound"
 	}
-	// Only move last_message forward in time (old history replays do not take it over).
-	if outbound {
-		_, err := a.t.exec(`UPDATE conversations SET
+	// Only move last_message forward in time (old history replays do not
+	// take it over). Inbound: the inbound counters too. The new values come
+	// back for the conversation's change row.
+	inbound := ""
+	args := []any{at, preview(kind, ev.Text), at, dir, at, at, at, at, ts(a.t.now)}
+	if !outbound {
+		inbound = `,
+			inbound_count = inbound_count + 1,
+			last_inbound_at = CASE WHEN last_inbound_at IS NULL OR last_inbound_at < ? THEN ? ELSE last_inbound_at END`
+		args = append(args, at, at)
+	}
+	var b plBump
+	err := a.t.queryRow(`UPDATE conversations SET
 			last_message_preview = CASE WHEN last_message_at IS NULL OR last_message_at <= ? THEN ? ELSE last_message_preview END,
 			last_message_direction = CASE WHEN last_message_at IS NULL OR last_message_at <= ? THEN ? ELSE last_message_direction END,
 			last_message_at = CASE WHEN last_message_at IS NULL OR last_message_at <= ? THEN ? ELSE last_message_at END,
 			last_activity_at = CASE WHEN last_activity_at < ? THEN ? ELSE last_activity_at END,
-			updated_at = ?
-		WHERE id = ?`, at, preview(kind, ev.Text), at, dir, at, at, at, at, ts(a.t.now), convID)
+			updated_at = ?`+inbound+`
+		WHERE id = ?
+		RETURNING last_message_preview, last_message_direction, last_message_at, last_inbound_at, updated_at`,
+		append(args, convID)...).Scan(&b.preview, &b.direction, &b.at, &b.lastIn, &b.updated)
+	if err != nil {
 		return err
 	}
-	// Inbound: the same, plus the inbound counters, in one statement.
-	_, err := a.t.exec(`UPDATE conversations SET
-			last_message_preview = CASE WHEN last_message_at IS NULL OR last_message_at <= ? THEN ? ELSE last_message_preview END,
-			last_message_direction = CASE WHEN last_message_at IS NULL OR last_message_at <= ? THEN ? ELSE last_message_direction END,
-			last_message_at = CASE WHEN last_message_at IS NULL OR last_message_at <= ? THEN ? ELSE last_message_at END,
-			last_activity_at = CASE WHEN last_activity_at < ? THEN ? ELSE last_activity_at END,
-			updated_at = ?,
-			inbound_count = inbound_count + 1,
-			last_inbound_at = CASE WHEN last_inbound_at IS NULL OR last_inbound_at < ? THEN ? ELSE last_inbound_at END
-		WHERE id = ?`, at, preview(kind, ev.Text), at, dir, at, at, at, at, ts(a.t.now), at, at, convID)
-	return err
+	a.bumps[convID] = b
+	return nil
 }
 
 // ---- contacts ----
@@ -1294,7 +1463,7 @@ func (a *plApplier) participant(convID, contactID, role string) error {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n > 0 {
-		a.touch(inbox.EntityConversation, convID)
+		a.touchConv(convID)
 	}
 	return nil
 }
@@ -1363,7 +1532,7 @@ func (a *plApplier) findConversation(ev channel.Event, contactID, chat string, r
 			if _, err := t.exec(`UPDATE conversations SET status = ?, snoozed_until = NULL, updated_at = ? WHERE id = ?`, inbox.StatusOpen, ts(t.now), id); err != nil {
 				return plConv{}, err
 			}
-			a.touch(inbox.EntityConversation, id)
+			a.touchConv(id)
 			status = inbox.StatusOpen
 		}
 		return plConv{id: id, status: status}, nil
@@ -1381,7 +1550,7 @@ func (a *plApplier) findConversation(ev channel.Event, contactID, chat string, r
 	if err != nil {
 		return plConv{}, err
 	}
-	a.touch(inbox.EntityConversation, id)
+	a.touchConv(id)
 	return plConv{id: id, status: inbox.StatusOpen}, nil
 }
 
@@ -1430,7 +1599,7 @@ func (a *plApplier) groupInfo(ev channel.Event) error {
 		}
 	}
 	if changed {
-		a.touch(inbox.EntityConversation, convID)
+		a.touchConv(convID)
 		a.res.Changed++
 	} else {
 		a.res.Unchanged++
@@ -1538,6 +1707,9 @@ func (a *plApplier) target(ev channel.Event, pendingID string) (id, dir, status 
 // per message and status; the message's status only moves up (sent <
 // delivered < read; failed is terminal and keeps its reason).
 func (a *plApplier) status(ev channel.Event, pendingID string) error {
+	if ev.TargetID == "" && !ev.Watermark.IsZero() {
+		return a.statusUpTo(ev)
+	}
 	id, dir, cur, ok, err := a.target(ev, pendingID)
 	if !ok || err != nil {
 		return err
@@ -1590,22 +1762,68 @@ func (a *plApplier) read(ev channel.Event) error {
 			return nil
 		}
 		upTo = ts(ev.Watermark)
-		ident := ev.ChatID
-		if ident == "" {
-			ident = ev.Sender.Identifier
-		}
-		q := `SELECT c.id FROM conversations c JOIN contact_identities i ON i.contact_id = c.contact_id AND i.channel_id = c.channel_id
-			WHERE i.workspace_id = ? AND i.channel_id = ? AND i.identifier = ? ORDER BY c.last_activity_at DESC LIMIT 1`
-		if err := a.t.queryRow(q, a.ws, a.ch.ID, ident).Scan(&convID); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				a.res.Unchanged++
-				return nil
-			}
+		cid, err := a.chatConversation(ev)
+		if err != nil {
 			return err
 		}
+		convID = cid
+	}
+	return a.raiseUpTo(ev, convID, upTo, inbox.MsgRead)
+}
+
+// statusUpTo applies a delivery status that names no message but a
+// watermark (Messenger's delivery without mids: everything we sent before
+// it was delivered) to our messages of the chat sent up to it.
+func (a *plApplier) statusUpTo(ev channel.Event) error {
+	if r := inbox.StatusRank(ev.Status); r == 0 || ev.Status == inbox.MsgFailed {
+		a.res.Unchanged++ // a failure names the message that failed
+		return nil
+	}
+	convID, err := a.chatConversation(ev)
+	if err != nil {
+		return err
+	}
+	return a.raiseUpTo(ev, convID, ts(ev.Watermark), ev.Status)
+}
+
+// chatConversation is the latest conversation of the customer a
+// watermark event identifies (by its chat, else its sender) on this
+// channel; "" when there is none.
+func (a *plApplier) chatConversation(ev channel.Event) (string, error) {
+	ident := ev.ChatID
+	if ident == "" {
+		ident = ev.Sender.Identifier
+	}
+	var convID string
+	q := `SELECT c.id FROM conversations c JOIN contact_identities i ON i.contact_id = c.contact_id AND i.channel_id = c.channel_id
+			WHERE i.workspace_id = ? AND i.channel_id = ? AND i.identifier = ? ORDER BY c.last_activity_at DESC LIMIT 1`
+	err := a.t.queryRow(q, a.ws, a.ch.ID, ident).Scan(&convID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return convID, err
+}
+
+// raiseUpTo moves our messages of conversation convID created up to upTo to
+// status to, recording it; only up: a message there or beyond (or failed)
+// keeps its status, and one still queued never reached the provider.
+func (a *plApplier) raiseUpTo(ev channel.Event, convID string, upTo int64, to string) error {
+	var from []string
+	for _, s := range []string{inbox.MsgSent, inbox.MsgDelivered} {
+		if inbox.StatusRank(s) < inbox.StatusRank(to) {
+			from = append(from, s)
+		}
+	}
+	if convID == "" || len(from) == 0 {
+		a.res.Unchanged++
+		return nil
+	}
+	args := []any{to, convID, upTo}
+	for _, s := range from {
+		args = append(args, s)
 	}
 	rows, err := a.t.query(`UPDATE messages SET status = ? WHERE conversation_id = ? AND direction = 'outbound' AND created_at <= ?
-		AND status IN ('sent', 'delivered') RETURNING id`, inbox.MsgRead, convID, upTo)
+		AND status IN (`+placeholders(len(from))+`) RETURNING id`, args...)
 	if err != nil {
 		return err
 	}
@@ -1614,7 +1832,7 @@ func (a *plApplier) read(ev channel.Event) error {
 		return err
 	}
 	for _, id := range ids {
-		if _, err := a.t.exec(`INSERT INTO message_statuses (message_id, status, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, id, inbox.MsgRead, ts(ev.Timestamp)); err != nil {
+		if _, err := a.t.exec(`INSERT INTO message_statuses (message_id, status, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, id, to, ts(ev.Timestamp)); err != nil {
 			return err
 		}
 		a.touch(inbox.EntityMessage, id)
@@ -1645,6 +1863,9 @@ func (a *plApplier) targeted(ev channel.Event, pendingID string) error {
 			if who.Identifier == "" {
 				who.Identifier = ev.ChatID
 			}
+			if !plIdentified(who) {
+				who = plUnknownSender
+			}
 			if actorID, err = a.contactFor(who); err != nil {
 				return err
 			}
@@ -1662,8 +1883,13 @@ func (a *plApplier) targeted(ev channel.Event, pendingID string) error {
 		}
 		n, _ = res.RowsAffected()
 	case channel.EventEdit:
-		res, err := a.t.exec(`UPDATE messages SET previous_text = text, text = ?, edited_at = ? WHERE id = ? AND text <> ? AND deleted_at IS NULL`,
-			ev.Text, ts(ev.Timestamp), id, ev.Text)
+		// Edits may arrive out of order (Telegram delivers over parallel
+		// connections): one older than the applied edit is stale. A replay
+		// of the same edit finds its text there and changes nothing (its
+		// previous_text is kept).
+		res, err := a.t.exec(`UPDATE messages SET previous_text = text, text = ?, edited_at = ?
+			WHERE id = ? AND text <> ? AND deleted_at IS NULL AND (edited_at IS NULL OR edited_at <= ?)`,
+			ev.Text, ts(ev.Timestamp), id, ev.Text, ts(ev.Timestamp))
 		if err != nil {
 			return err
 		}
@@ -1711,23 +1937,34 @@ func (a *plApplier) auth(ev channel.Event) error {
 	return nil
 }
 
-// emitAll marks the applied entries done and appends the change rows of
-// every touched entity.
-func (a *plApplier) emitAll() error {
-	if err := a.markDone(); err != nil {
+// channelError records a problem the provider reports with the channel as
+// its last error (its health), leaving its authorization state alone. Only
+// a newer report replaces the last error: replaying an old entry does not
+// hide a later failure.
+func (a *plApplier) channelError(ev channel.Event) error {
+	reason := ev.Error
+	if reason == "" {
+		reason = ev.Text
+	}
+	if reason == "" {
+		reason = "the provider reported a problem with the channel"
+	}
+	at := ts(ev.Timestamp)
+	res, err := a.t.exec(`UPDATE channels SET last_error = ?, last_error_at = ? WHERE id = ? AND (last_error_at IS NULL OR last_error_at < ?)`,
+		plTruncate("provider: "+reason, 1000), at, a.ch.ID, at)
+	if err != nil {
 		return err
 	}
-	for _, id := range a.contacts {
-		if err := emitContact(a.t, a.ws, id); err != nil {
-			return err
-		}
+	if n, _ := res.RowsAffected(); n > 0 {
+		a.res.Changed++
+	} else {
+		a.res.Unchanged++
 	}
-	if err := plEmitConversations(a.t, a.ws, a.conversations); err != nil {
-		return err
-	}
-	return plEmitMessages(a.t, a.ws, a.messages)
+	return nil
 }
 
+// emitAll marks the applied entries done and appends the change rows of
+// every touched entity.
 // PruneInbound deletes processed inbound entries received before olderThan
 // (raw payloads are kept until then so a parser fix can reprocess them).
 // Failed and pending entries are kept.

@@ -3,6 +3,8 @@ package store
 import (
 	"maps"
 	"sync"
+
+	"github.com/parleyhq/parley/internal/inbox"
 )
 
 // plCache keeps, between inbound transactions on SQLite, what they read and
@@ -26,6 +28,9 @@ type plCache struct {
 	idents      map[string]plIdent  // channel + "\x00" + identifier
 	convs       map[string]plConv   // channel + "\x00" + "c:"contact or "g:"chat
 	byContact   map[string][]string // contact → its keys in idents
+	// conversations as last emitted (API shape), and by contact
+	convObjs       map[string]inbox.Conversation
+	convsByContact map[string][]string
 }
 
 // plCacheMax bounds each map; a full map is emptied (cheap, and rare: a
@@ -57,6 +62,15 @@ func (db *DB) plCacheBegin(t *tx) (bool, error) {
 
 func (c *plCache) reset() {
 	c.idents, c.convs, c.byContact = map[string]plIdent{}, map[string]plConv{}, map[string][]string{}
+	c.convObjs, c.convsByContact = map[string]inbox.Conversation{}, map[string][]string{}
+}
+
+// conversation returns the cached API shape of a conversation.
+func (c *plCache) conversation(id string) (inbox.Conversation, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	conv, ok := c.convObjs[id]
+	return conv, ok
 }
 
 // lookup copies what the cache knows of the batch's senders and chats into
@@ -107,9 +121,22 @@ func (c *plCache) commit(db *DB, a *plApplier) {
 			delete(c.idents, k)
 		}
 		delete(c.byContact, cid)
+		// (their conversations show the contact's name and avatar)
+		for _, id := range c.convsByContact[cid] {
+			if conv, ok := c.convObjs[id]; ok && conv.Contact.ID == cid {
+				delete(c.convObjs, id)
+			}
+		}
+		delete(c.convsByContact, cid)
 	}
-	if len(c.idents)+len(a.idents) > plCacheMax || len(c.convs)+len(a.convs) > plCacheMax {
+	if len(c.idents)+len(a.idents) > plCacheMax || len(c.convs)+len(a.convs) > plCacheMax || len(c.convObjs)+len(a.emitted) > plCacheMax {
 		c.reset()
+	}
+	for id, conv := range a.emitted {
+		if _, ok := c.convObjs[id]; !ok {
+			c.convsByContact[conv.Contact.ID] = append(c.convsByContact[conv.Contact.ID], id)
+		}
+		c.convObjs[id] = conv
 	}
 	for ident, id := range a.idents {
 		if changed[id.contact] {

@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/parleyhq/parley/internal/channel"
@@ -198,4 +200,149 @@ func TestApplyOptionsAppend(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A merged contact's messages, in its own chats and in groups it wrote in,
+// take the surviving contact as their sender.
+func TestMergeMovesMessageSenders(t *testing.T) {
+	for name, db := range plBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			f := plSetup(t, db)
+			group := func(ext, from string) channel.Event {
+				ev := plMsgEv(ext, from, "in the group")
+				ev.IsGroup, ev.ChatID, ev.GroupTitle = true, "g-1", "Team"
+				return ev
+			}
+			plBatch(t, f, plMsgEv("m1", "5001", "a"), plMsgEv("m2", "5002", "b"), group("m3", "5002"), group("m4", "5003"), plMsgEv("m5", "5002", "c"))
+			contact := func(ident string) string {
+				var id string
+				if err := db.rdb.QueryRow(db.d.rebind(`SELECT contact_id FROM contact_identities WHERE channel_id = ? AND identifier = ?`), f.ch.ID, ident).Scan(&id); err != nil {
+					t.Fatal(err)
+				}
+				return id
+			}
+			a, b, c := contact("5001"), contact("5002"), contact("5003")
+			if _, err := db.MergeContacts(ctx, f.ws, inbox.MergeInput{PrimaryID: a, MergeIDs: []string{b}}); err != nil {
+				t.Fatal(err)
+			}
+			for _, tc := range []struct {
+				sender string
+				want   int
+			}{{a, 4}, {b, 0}, {c, 1}} {
+				if n := f.count(t, `SELECT COUNT(*) FROM messages WHERE workspace_id = ? AND sender_type = 'contact' AND sender_id = ?`, f.ws, tc.sender); n != tc.want {
+					t.Errorf("messages sent by %s after the merge: %d, want %d", tc.sender, n, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// The change rows a batch makes without reading its entities back (new
+// messages, bumped conversations from the cache) are exactly what the API
+// reads: after a varied stream of batches, the last change row of every
+// message and conversation equals the entity read now.
+func TestPipelineChangeRowsMatchReads(t *testing.T) {
+	for name, db := range plBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			f := plSetup(t, db)
+			media := plMsgEv("p2", "6001", "look")
+			media.Kind, media.Attachments = inbox.KindImage, []channel.Media{{Kind: inbox.KindImage, MimeType: "image/jpeg", Filename: "a.jpg", Size: 1234, ProviderRef: "media-1", Width: 10, Height: 20}}
+			loc := plMsgEv("p3", "6002", "")
+			loc.Kind, loc.Location = inbox.KindLocation, &inbox.Location{Latitude: 52.52, Longitude: 13.405, Name: "Berlin"}
+			card := plMsgEv("p4", "6001", "")
+			card.Kind, card.Content = inbox.KindContacts, []byte(`[{"name":{"formatted_name":"Ann"}}]`)
+			reply := plMsgEv("p5", "6002", "re")
+			reply.ReplyToID = "p3"
+			odd := plMsgEv("p6", "6003", "")
+			odd.Kind, odd.Raw = inbox.KindUnsupported, []byte(`{"type":"future"}`)
+			grp := func(ext, from string) channel.Event {
+				ev := plMsgEv(ext, from, "hi all")
+				ev.IsGroup, ev.ChatID, ev.GroupTitle = true, "g-7", "Crew"
+				return ev
+			}
+			react := channel.Event{Type: channel.EventReaction, TargetID: "p9", Emoji: "👍", Sender: channel.Party{Identifier: "6001"}, ChatID: "6001"}
+			late := plMsgEv("p9", "6001", "target after its reaction")
+			edit := channel.Event{Type: channel.EventEdit, TargetID: "p1", Text: "hello (edited)", Sender: channel.Party{Identifier: "6001"}, ChatID: "6001"}
+			echo := plEchoEv("p10", "6002", "our answer")
+			status := plStatusEv("p10", inbox.MsgDelivered, "")
+			nameless := channel.Event{Type: channel.EventMessage, ExternalID: "p11", ChatID: "6004", Direction: "inbound", Kind: inbox.KindText,
+				Sender: channel.Party{Identifier: "6004", Phone: "+49 151 0000 6004"}, Text: "no name yet"}
+			plBatch(t, f, plMsgEv("p1", "6001", "hello"), media, loc)
+			plBatch(t, f, card, reply, odd, grp("p7", "6001"), grp("p8", "6002"))
+			plBatch(t, f, react, plMsgEv("p12", "6002", "more"), nameless)
+			plBatch(t, f, late, edit, echo, plMsgEv("p13", "6003", "again"))
+			plBatch(t, f, status, plMsgEv("p14", "6001", "and again"), plMsgEv("p15", "6004", "still no name"), grp("p16", "6003"))
+			// The nameless contact is named on another channel (a pipeline
+			// write): its conversation here must not keep the old name.
+			named := nameless
+			named.ExternalID, named.ChatID, named.Sender = "q1", "tg-6004", channel.Party{Identifier: "tg-6004", Name: "Dora", Phone: "+4915100006004"}
+			if _, err := db.ApplyInboundBatch(ctx, f.ch2, plItems(&plFixture{ws: f.ws, ch: f.ch2}, named)); err != nil {
+				t.Fatal(err)
+			}
+			plBatch(t, f, plMsgEv("p17", "6004", "named now"), plMsgEv("p18", "6001", "last"))
+			// An operator resolves a conversation; the next message reopens it.
+			var resolved string
+			if err := db.rdb.QueryRow(db.d.rebind(`SELECT conversation_id FROM messages WHERE external_id = ?`), "p18").Scan(&resolved); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.UpdateConversation(ctx, f.ws, "", resolved, inbox.ConversationPatch{Status: inbox.Some(inbox.StatusResolved)}); err != nil {
+				t.Fatal(err)
+			}
+			plBatch(t, f, plMsgEv("p19", "6001", "back"), plMsgEv("p20", "6002", "also"))
+			plBatch(t, f, plMsgEv("p21", "6001", "cached again"), plMsgEv("p22", "6002", "and here"))
+
+			last := map[string]inbox.Change{}
+			for since := ""; ; {
+				b, err := db.Changes(ctx, f.ws, since, 1000)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, c := range b.Changes {
+					last[c.Entity+":"+c.ID] = c
+					since = fmt.Sprint(c.Seq)
+				}
+				if len(b.Changes) < 1000 {
+					break
+				}
+			}
+			checked := map[string]int{}
+			for _, c := range last {
+				var now any
+				var err error
+				switch c.Entity {
+				case inbox.EntityMessage:
+					now, err = db.GetMessage(ctx, f.ws, c.ID)
+				case inbox.EntityConversation:
+					now, err = db.GetConversation(ctx, f.ws, "", c.ID)
+				default:
+					continue
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, _ := json.Marshal(now)
+				if !jsonEqual(t, c.Data, want) {
+					t.Errorf("%s %s: last change row\n%s\nbut the API reads\n%s", c.Entity, c.ID, c.Data, want)
+				}
+				checked[c.Entity]++
+			}
+			if checked[inbox.EntityMessage] < 20 || checked[inbox.EntityConversation] < 5 {
+				t.Fatalf("checked %v", checked)
+			}
+		})
+	}
+}
+
+func jsonEqual(t *testing.T, a, b []byte) bool {
+	t.Helper()
+	var x, y any
+	if err := json.Unmarshal(a, &x); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &y); err != nil {
+		t.Fatal(err)
+	}
+	return reflect.DeepEqual(x, y)
 }

@@ -2,17 +2,73 @@ package store
 
 import "github.com/parleyhq/parley/internal/inbox"
 
-// The pipeline appends change rows through the store's own readers so the
-// change data is exactly the API JSON (what emitContact, emitConversation and
-// emitMessage append), reading the touched entities of a batch a chunk at a
-// time instead of one by one.
+// The pipeline's change rows hold exactly the API JSON (what emitContact,
+// emitConversation and emitMessage append). emitAll makes them without a
+// read where the applier knows the entity as stored: a message it created
+// and nothing touched since, and a conversation only bumped since a cached
+// copy (its bump returns the changed columns). Everything else is read
+// back, a chunk at a time.
 
 // plEmitChunk is how many entities one read fetches.
 const plEmitChunk = 32
 
-// plEmitConversations appends the user-neutral conversations, in ids order.
-// The ids were found or created by the applier inside wsID.
-func plEmitConversations(t *tx, wsID string, ids []string) error {
+func (a *plApplier) emitAll() error {
+	if err := a.markDone(); err != nil {
+		return err
+	}
+	for _, id := range a.contacts {
+		if err := emitContact(a.t, a.ws, id); err != nil {
+			return err
+		}
+	}
+	changed := make(map[string]bool, len(a.contacts)) // contacts whose name may have changed
+	for _, id := range a.contacts {
+		changed[id] = true
+	}
+	convs := make(map[string]inbox.Conversation, len(a.conversations))
+	var read []string
+	for _, id := range a.conversations {
+		if b, ok := a.bumps[id]; ok && !a.convDirty[id] && a.cache != nil {
+			if c, ok := a.cache.conversation(id); ok && !changed[c.Contact.ID] {
+				convs[id] = b.apply(c)
+				continue
+			}
+		}
+		read = append(read, id)
+	}
+	if err := plReadConversations(a.t, read, convs); err != nil {
+		return err
+	}
+	for _, id := range a.conversations {
+		c := convs[id]
+		if err := a.t.emit(a.ws, inbox.EntityConversation, inbox.OpUpsert, id, c); err != nil {
+			return err
+		}
+		a.emitted[id] = c
+	}
+	msgs := make(map[string]inbox.Message, len(a.messages))
+	read = read[:0]
+	for _, id := range a.messages {
+		if m, ok := a.fresh[id]; ok {
+			msgs[id] = m
+		} else {
+			read = append(read, id)
+		}
+	}
+	if err := plReadMessages(a.t, read, msgs); err != nil {
+		return err
+	}
+	for _, id := range a.messages {
+		if err := a.t.emit(a.ws, inbox.EntityMessage, inbox.OpUpsert, id, msgs[id]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// plReadConversations reads the user-neutral conversations of ids into out.
+// The ids were found or created by the applier inside its workspace.
+func plReadConversations(t *tx, ids []string, out map[string]inbox.Conversation) error {
 	for start := 0; start < len(ids); start += plEmitChunk {
 		chunk := ids[start:min(start+plEmitChunk, len(ids))]
 		args := make([]any, len(chunk))
@@ -25,25 +81,20 @@ func plEmitConversations(t *tx, wsID string, ids []string) error {
 		if err != nil {
 			return err
 		}
-		byID := make(map[string]int, len(cs))
-		for i, c := range cs {
-			byID[c.ID] = i
+		for _, c := range cs {
+			out[c.ID] = c
 		}
 		for _, id := range chunk {
-			i, ok := byID[id]
-			if !ok {
+			if _, ok := out[id]; !ok {
 				return notFound("conversation")
-			}
-			if err := t.emit(wsID, inbox.EntityConversation, inbox.OpUpsert, id, cs[i]); err != nil {
-				return err
 			}
 		}
 	}
 	return nil
 }
 
-// plEmitMessages appends the messages, in ids order.
-func plEmitMessages(t *tx, wsID string, ids []string) error {
+// plReadMessages reads the messages of ids into out.
+func plReadMessages(t *tx, ids []string, out map[string]inbox.Message) error {
 	for start := 0; start < len(ids); start += plEmitChunk {
 		chunk := ids[start:min(start+plEmitChunk, len(ids))]
 		args := make([]any, len(chunk))
@@ -51,7 +102,7 @@ func plEmitMessages(t *tx, wsID string, ids []string) error {
 			args[i] = id
 		}
 		// By primary key only (as for conversations): the ids are the
-		// applier's own, inside wsID.
+		// applier's own, inside its workspace.
 		rows, err := t.query(`SELECT `+msgCols+` FROM messages m WHERE m.id IN (`+placeholders(len(chunk))+`)`, args...)
 		if err != nil {
 			return err
@@ -72,17 +123,12 @@ func plEmitMessages(t *tx, wsID string, ids []string) error {
 		if err := fillMessages(t, ms); err != nil {
 			return err
 		}
-		byID := make(map[string]int, len(ms))
-		for i, m := range ms {
-			byID[m.ID] = i
+		for _, m := range ms {
+			out[m.ID] = m
 		}
 		for _, id := range chunk {
-			i, ok := byID[id]
-			if !ok {
+			if _, ok := out[id]; !ok {
 				return notFound("message")
-			}
-			if err := t.emit(wsID, inbox.EntityMessage, inbox.OpUpsert, id, ms[i]); err != nil {
-				return err
 			}
 		}
 	}
