@@ -377,10 +377,16 @@ func (s *server) addReaction(w http.ResponseWriter, r *http.Request, p *auth.Pri
 	if err := v.Err(); err != nil {
 		return err
 	}
+	// Delivered to the provider too (queued with it in the store): refused
+	// here, before anything is stored, when it cannot be.
+	if err := s.checkReaction(r.Context(), p, r.PathValue("id")); err != nil {
+		return err
+	}
 	m, err := s.Store.AddReaction(r.Context(), p.WorkspaceID, r.PathValue("id"), inbox.Reaction{Emoji: in.Emoji, By: p.Actor()})
 	if err != nil {
 		return err
 	}
+	s.notifySender()
 	writeJSON(w, http.StatusOK, m)
 	return nil
 }
@@ -390,6 +396,7 @@ func (s *server) removeReaction(w http.ResponseWriter, r *http.Request, p *auth.
 	if err != nil {
 		return err
 	}
+	s.notifySender()
 	writeJSON(w, http.StatusOK, m)
 	return nil
 }

@@ -151,10 +151,13 @@ func (w *Worker) deliver(ctx context.Context, it store.OutboxItem) {
 		if len(ids) == 0 && res.ExternalID != "" {
 			ids = []string{res.ExternalID}
 		}
-		if err := w.o.DB.MarkOutboxSent(rec, it, ids); err != nil {
-			w.o.Logger.Error("outbound: record sent", "message", it.MessageID, "err", err)
+		if it.Reaction != nil {
+			ids = nil // the reaction's own provider id, if any, names no message of ours
 		}
-		if w.o.Sent != nil {
+		if err := w.o.DB.MarkOutboxSent(rec, it, ids); err != nil {
+			w.o.Logger.Error("outbound: record sent", "message", it.MessageID, "job", it.ID, "err", err)
+		}
+		if w.o.Sent != nil && it.Reaction == nil { // the metrics count messages
 			w.o.Sent(ad.Kind(), it.Attempts)
 		}
 		return
@@ -171,7 +174,7 @@ func (w *Worker) deliver(ctx context.Context, it store.OutboxItem) {
 	}
 	if channel.IsRetryable(err) && it.Attempts < w.o.MaxAttempts {
 		next := time.Now().Add(w.o.Backoff.Delay(it.Attempts, retryAfter, rand.Float64()))
-		w.o.Logger.Info("outbound: send failed, will retry", "message", it.MessageID, "attempt", it.Attempts, "at", next, "err", err)
+		w.o.Logger.Info("outbound: send failed, will retry", "message", it.MessageID, "job", it.ID, "attempt", it.Attempts, "at", next, "err", err)
 		if err := w.o.DB.RetryOutboxLater(rec, it, reason, next); err != nil {
 			w.o.Logger.Error("outbound: schedule retry", "message", it.MessageID, "err", err)
 		}
@@ -181,17 +184,27 @@ func (w *Worker) deliver(ctx context.Context, it store.OutboxItem) {
 }
 
 func (w *Worker) fail(ctx context.Context, it store.OutboxItem, kind, reason string) {
-	w.o.Logger.Info("outbound: send failed", "message", it.MessageID, "attempts", it.Attempts, "reason", reason)
-	if err := w.o.DB.FailOutbox(ctx, it, reason); err != nil {
-		w.o.Logger.Error("outbound: record failure", "message", it.MessageID, "err", err)
+	if it.Reaction != nil {
+		// Nothing on the message shows this failure (the reaction stays
+		// stored here): the log, the outbox row and the channel's health do.
+		w.o.Logger.Warn("outbound: reaction not delivered", "message", it.MessageID, "job", it.ID, "channel", it.ChannelID,
+			"kind", kind, "attempts", it.Attempts, "reason", reason)
+	} else {
+		w.o.Logger.Info("outbound: send failed", "message", it.MessageID, "attempts", it.Attempts, "reason", reason)
 	}
-	if w.o.Failed != nil {
+	if err := w.o.DB.FailOutbox(ctx, it, reason); err != nil {
+		w.o.Logger.Error("outbound: record failure", "message", it.MessageID, "job", it.ID, "err", err)
+	}
+	if w.o.Failed != nil && it.Reaction == nil {
 		w.o.Failed(kind, reason)
 	}
 }
 
 // build turns an outbox item into the adapter's Outgoing.
 func (w *Worker) build(ctx context.Context, rules channel.Rules, it store.OutboxItem) (channel.Outgoing, error) {
+	if it.Reaction != nil {
+		return buildReaction(it), nil
+	}
 	out := channel.Outgoing{
 		MessageID: it.MessageID,
 		To:        it.To,
@@ -227,6 +240,14 @@ func (w *Worker) build(ctx context.Context, rules channel.Rules, it store.Outbox
 		out.Attachments = append(out.Attachments, m)
 	}
 	return out, nil
+}
+
+// buildReaction is a reaction job's Outgoing: only the reaction, to the
+// conversation's contact or chat. Its idempotency key is the job's id (the
+// message's id names the message reacted to, sent long before).
+func buildReaction(it store.OutboxItem) channel.Outgoing {
+	r := *it.Reaction
+	return channel.Outgoing{MessageID: it.ID, To: it.To, ChatID: it.ChatID, IsGroup: it.IsGroup, Reaction: &r}
 }
 
 func baseMime(m string) string {

@@ -334,36 +334,51 @@ func touchConversation(t *tx, convID, direction string, private bool, pv string)
 	return err
 }
 
-// AddReaction sets the actor's reaction on a message (one per actor).
+// AddReaction sets the actor's reaction on a message (one per actor). An
+// operator's reaction (agent or bot) on a message the customer has (not a
+// private note) is also our account's reaction at the provider: its
+// delivery is queued in the outbox in the same transaction (see
+// queueReaction) once the message has a provider id. Refusing what cannot
+// be delivered (a channel without reactions, a message not sent yet) is the
+// caller's check, before this: the adapter knows the channel.
 func (db *DB) AddReaction(ctx context.Context, wsID, messageID string, r inbox.Reaction) (inbox.Message, error) {
 	var out inbox.Message
 	if strings.TrimSpace(r.Emoji) == "" || r.By.Type == "" || r.By.ID == "" {
 		return out, inbox.FieldError("validation failed", map[string]string{"emoji": "is required"})
 	}
 	err := db.write(ctx, func(t *tx) error {
-		var x string
-		if err := t.queryRow(`SELECT id FROM messages WHERE workspace_id = ? AND id = ?`, wsID, messageID).Scan(&x); err != nil {
-			return noRows(err, "message")
+		target, err := reactionTargetOf(t, wsID, messageID)
+		if err != nil {
+			return err
 		}
 		if _, err := t.exec(`INSERT INTO reactions (message_id, workspace_id, actor_type, actor_id, actor_name, emoji, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (message_id, actor_type, actor_id) DO UPDATE SET emoji = excluded.emoji, actor_name = excluded.actor_name, created_at = excluded.created_at`,
 			messageID, wsID, r.By.Type, r.By.ID, r.By.Name, r.Emoji, ts(t.now)); err != nil {
 			return err
 		}
-		var err error
+		if target.sendsReaction(r.By) {
+			if err := queueReaction(t, target); err != nil {
+				return err
+			}
+		}
 		out, err = emitMessageGet(t, wsID, messageID)
 		return err
 	})
 	return out, err
 }
 
-// RemoveReaction removes the actor's reaction from a message.
+// RemoveReaction removes the actor's reaction from a message. For an
+// operator on a message the customer has, the change is queued for the
+// provider as AddReaction does, if a reaction of ours was ever queued for
+// the message: there is nothing to take back at the provider otherwise (a
+// reaction from before reactions were delivered, or on a channel that
+// cannot send them), and the removal stays local.
 func (db *DB) RemoveReaction(ctx context.Context, wsID, messageID string, by inbox.Actor) (inbox.Message, error) {
 	var out inbox.Message
 	err := db.write(ctx, func(t *tx) error {
-		var x string
-		if err := t.queryRow(`SELECT id FROM messages WHERE workspace_id = ? AND id = ?`, wsID, messageID).Scan(&x); err != nil {
-			return noRows(err, "message")
+		target, err := reactionTargetOf(t, wsID, messageID)
+		if err != nil {
+			return err
 		}
 		res, err := t.exec(`DELETE FROM reactions WHERE message_id = ? AND actor_type = ? AND actor_id = ?`, messageID, by.Type, by.ID)
 		if err != nil {
@@ -373,8 +388,79 @@ func (db *DB) RemoveReaction(ctx context.Context, wsID, messageID string, by inb
 			out, err = getMessage(t, wsID, messageID)
 			return err
 		}
+		if target.sendsReaction(by) {
+			var x int
+			err := t.queryRow(`SELECT 1 FROM outbox WHERE message_id = ? AND kind = ? LIMIT 1`, messageID, OutboxReaction).Scan(&x)
+			switch {
+			case err == nil:
+				if err := queueReaction(t, target); err != nil {
+					return err
+				}
+			case err != sql.ErrNoRows:
+				return err
+			}
+		}
 		out, err = emitMessageGet(t, wsID, messageID)
 		return err
 	})
 	return out, err
+}
+
+// reactionTarget is what deciding on a reaction's delivery needs to know
+// about the message reacted to.
+type reactionTarget struct {
+	wsID, messageID, channelID, externalID string
+	private                                bool
+}
+
+func reactionTargetOf(t *tx, wsID, messageID string) (reactionTarget, error) {
+	rt := reactionTarget{wsID: wsID, messageID: messageID}
+	err := t.queryRow(`SELECT channel_id, external_id, private FROM messages WHERE workspace_id = ? AND id = ?`, wsID, messageID).
+		Scan(&rt.channelID, &rt.externalID, &rt.private)
+	return rt, noRows(err, "message")
+}
+
+// sendsReaction reports whether by's reaction on the message goes to the
+// provider: an operator's on a message the customer has, which needs its
+// provider id. Private notes' reactions stay within the team; a contact's
+// come from the provider.
+func (rt reactionTarget) sendsReaction(by inbox.Actor) bool {
+	return !rt.private && by.Type != "contact" && rt.externalID != ""
+}
+
+// ReactionPayload is an outbox reaction job's payload: set our account's
+// reaction on the provider's message TargetID to Emoji ("" removes it).
+type ReactionPayload struct {
+	TargetID string `json:"target_id"`
+	Emoji    string `json:"emoji"`
+}
+
+// queueReaction queues, in t, the job that sets our account's reaction on
+// the target at the provider. A provider keeps one reaction per account,
+// while several operators may react here: the job carries the latest
+// operator reaction left on the message ("" when none is left: remove), so
+// one operator's removal does not take down another's reaction. The jobs of
+// the message not in flight are superseded by this one (it carries the whole
+// state); one in flight goes first (a conversation's jobs keep their order).
+// The newest job stays, sent or failed: RemoveReaction reads from it that
+// the provider has had a reaction of ours on the message.
+func queueReaction(t *tx, rt reactionTarget) error {
+	var p ReactionPayload
+	p.TargetID = rt.externalID
+	err := t.queryRow(`SELECT emoji FROM reactions WHERE message_id = ? AND actor_type <> 'contact' ORDER BY created_at DESC, actor_type, actor_id LIMIT 1`,
+		rt.messageID).Scan(&p.Emoji)
+	if err != nil && err != sql.ErrNoRows {
+		return err
+	}
+	payload, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	if _, err := t.exec(`DELETE FROM outbox WHERE message_id = ? AND kind = ? AND state <> ?`, rt.messageID, OutboxReaction, OutboxSending); err != nil {
+		return err
+	}
+	_, err = t.exec(`INSERT INTO outbox (id, workspace_id, message_id, channel_id, state, attempts, next_attempt_at, created_at, kind, payload)
+		VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`,
+		newID(), rt.wsID, rt.messageID, rt.channelID, OutboxPending, ts(t.now), ts(t.now), OutboxReaction, string(payload))
+	return err
 }

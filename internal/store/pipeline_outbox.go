@@ -1,15 +1,19 @@
 package store
 
 // Outbound pipeline: claiming due outbox rows, recording send results,
-// retries and the operator's manual retry.
+// retries and the operator's manual retry. An outbox row is a job: sending
+// its message (kind message) or setting our account's reaction on its
+// message at the provider (kind reaction, see queueReaction).
 
 import (
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
+	"github.com/parleyhq/parley/internal/channel"
 	"github.com/parleyhq/parley/internal/inbox"
 )
 
@@ -21,11 +25,18 @@ const (
 	OutboxFailed  = "failed"
 )
 
+// Outbox job kinds.
+const (
+	OutboxMessage  = "message"  // send the message
+	OutboxReaction = "reaction" // set our reaction on the message (payload: ReactionPayload)
+)
+
 // UncertainReason is the error of a message whose send was interrupted by a
 // crash: the provider may or may not have it, so it is not re-sent blindly.
 const UncertainReason = "delivery uncertain: the server stopped while this message was being sent; check with the customer, then retry if needed"
 
 // OutboxItem is a claimed send with everything needed to build it.
+// MessageID is the message sent, or the one reacted to when Reaction is set.
 type OutboxItem struct {
 	ID             string
 	WorkspaceID    string
@@ -43,6 +54,10 @@ type OutboxItem struct {
 	IsGroup           bool
 	LastInboundAt     *time.Time
 	Attachments       []inbox.Attachment
+	// Reaction is set on a reaction job: set our reaction on the provider's
+	// message Reaction.TargetID to Reaction.Emoji ("" removes it). Nothing
+	// else of the message is sent.
+	Reaction *channel.OutReaction
 }
 
 // ClaimOutbox marks up to limit due outbox rows as in flight (attempts+1,
@@ -54,15 +69,15 @@ func (db *DB) ClaimOutbox(ctx context.Context, lease time.Duration, limit int) (
 	err = db.write(ctx, func(t *tx) error {
 		now := ts(t.now)
 		// Interrupted attempts.
-		rows, err := t.query(`SELECT id, message_id, workspace_id FROM outbox WHERE state = ? AND locked_until < ?`, OutboxSending, now)
+		rows, err := t.query(`SELECT id, message_id, workspace_id, kind FROM outbox WHERE state = ? AND locked_until < ?`, OutboxSending, now)
 		if err != nil {
 			return err
 		}
-		type stuck struct{ id, msg, ws string }
+		type stuck struct{ id, msg, ws, kind string }
 		var st []stuck
 		for rows.Next() {
 			var s stuck
-			if err := rows.Scan(&s.id, &s.msg, &s.ws); err != nil {
+			if err := rows.Scan(&s.id, &s.msg, &s.ws, &s.kind); err != nil {
 				rows.Close()
 				return err
 			}
@@ -70,6 +85,15 @@ func (db *DB) ClaimOutbox(ctx context.Context, lease time.Duration, limit int) (
 		}
 		rows.Close()
 		for _, s := range st {
+			if s.kind == OutboxReaction {
+				// Setting a reaction again is harmless (the provider keeps
+				// one per account): an interrupted one is simply due again.
+				if _, err := t.exec(`UPDATE outbox SET state = ?, next_attempt_at = ?, locked_until = 0, attempt_started_at = NULL WHERE id = ?`,
+					OutboxPending, now, s.id); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := plFailOutbox(t, s.id, s.msg, s.ws, UncertainReason); err != nil {
 				return err
 			}
@@ -81,14 +105,17 @@ func (db *DB) ClaimOutbox(ctx context.Context, lease time.Duration, limit int) (
 		}
 		// Sends of one conversation go out in order: a row waits while an
 		// earlier one of its conversation is pending (retrying) or in flight.
+		// A reaction job holds up only a later reaction job on the same
+		// message, so that a retrying reaction never delays the messages.
 		rows, err = t.query(`UPDATE outbox SET state = ?, attempts = attempts + 1, attempt_started_at = ?, locked_until = ?
 			WHERE id IN (SELECT o.id FROM outbox o JOIN messages m ON m.id = o.message_id
 				WHERE o.state = ? AND o.next_attempt_at <= ?
 				AND NOT EXISTS (SELECT 1 FROM outbox o2 JOIN messages m2 ON m2.id = o2.message_id
 					WHERE m2.conversation_id = m.conversation_id AND o2.state IN (?, ?)
+					AND (o2.kind = ? OR o2.message_id = o.message_id)
 					AND (o2.created_at < o.created_at OR (o2.created_at = o.created_at AND o2.id < o.id)))
 				ORDER BY o.next_attempt_at, o.id LIMIT ?`+lock+`)
-			RETURNING id`, OutboxSending, now, ts(t.now.Add(lease)), OutboxPending, now, OutboxPending, OutboxSending, limit)
+			RETURNING id`, OutboxSending, now, ts(t.now.Add(lease)), OutboxPending, now, OutboxPending, OutboxSending, OutboxMessage, limit)
 		if err != nil {
 			return err
 		}
@@ -114,21 +141,30 @@ func (db *DB) outboxItem(ctx context.Context, id string) (OutboxItem, error) {
 		var content []byte
 		var replyExt sql.NullString
 		var lastIn sql.NullInt64
-		err := t.queryRow(`SELECT o.id, o.workspace_id, o.message_id, o.channel_id, m.conversation_id, o.attempts,
+		var job, payload string
+		err := t.queryRow(`SELECT o.id, o.workspace_id, o.message_id, o.channel_id, m.conversation_id, o.attempts, o.kind, o.payload,
 				m.kind, m.text, m.content, r.external_id, c.external_chat_id, c.is_group, c.last_inbound_at,
 				COALESCE((SELECT i.identifier FROM contact_identities i WHERE i.contact_id = c.contact_id AND i.channel_id = c.channel_id ORDER BY i.created_at LIMIT 1), '')
 			FROM outbox o JOIN messages m ON m.id = o.message_id JOIN conversations c ON c.id = m.conversation_id
 			LEFT JOIN messages r ON r.id = m.reply_to_id
-			WHERE o.id = ?`, id).Scan(&it.ID, &it.WorkspaceID, &it.MessageID, &it.ChannelID, &it.ConversationID, &it.Attempts,
+			WHERE o.id = ?`, id).Scan(&it.ID, &it.WorkspaceID, &it.MessageID, &it.ChannelID, &it.ConversationID, &it.Attempts, &job, &payload,
 			&it.Kind, &it.Text, &content, &replyExt, &it.ChatID, &it.IsGroup, &lastIn, &it.To)
 		if err != nil {
 			return noRows(err, "outbox item")
+		}
+		it.LastInboundAt = fromNullTS(lastIn)
+		if job == OutboxReaction {
+			var p ReactionPayload
+			if err := json.Unmarshal([]byte(payload), &p); err != nil {
+				return fmt.Errorf("outbox %s: reaction payload: %w", id, err)
+			}
+			it.Reaction = &channel.OutReaction{TargetID: p.TargetID, Emoji: p.Emoji}
+			return nil
 		}
 		if len(content) > 0 {
 			it.Content = json.RawMessage(content)
 		}
 		it.ReplyToExternalID = replyExt.String
-		it.LastInboundAt = fromNullTS(lastIn)
 		rows, err := t.query(`SELECT id, kind, mime_type, filename, size, duration_ms, width, height, provider_ref, storage_key
 			FROM attachments WHERE message_id = ? ORDER BY created_at, id`, it.MessageID)
 		if err != nil {
@@ -152,6 +188,9 @@ func (db *DB) outboxItem(ctx context.Context, id string) (OutboxItem, error) {
 // (unless a faster status webhook already moved it further), change rows,
 // and any status/reaction events that arrived before we knew the id.
 func (db *DB) MarkOutboxSent(ctx context.Context, it OutboxItem, externalIDs []string) error {
+	if it.Reaction != nil {
+		return db.markReactionSent(ctx, it)
+	}
 	return db.write(ctx, func(t *tx) error {
 		a := plNewApplier(t, inbox.Channel{ID: it.ChannelID, WorkspaceID: it.WorkspaceID})
 		for i, ext := range externalIDs {
@@ -204,6 +243,18 @@ func (db *DB) MarkOutboxSent(ctx context.Context, it OutboxItem, externalIDs []s
 	})
 }
 
+// markReactionSent records a delivered reaction: the job is done and the
+// channel sent. The reacted-to message itself does not change (the
+// reaction is already stored on it).
+func (db *DB) markReactionSent(ctx context.Context, it OutboxItem) error {
+	return db.write(ctx, func(t *tx) error {
+		if _, err := t.exec(`UPDATE outbox SET state = ?, last_error = '', locked_until = 0 WHERE id = ?`, OutboxSent, it.ID); err != nil {
+			return err
+		}
+		return plChannelActivity(t, "last_outbound_at", it.ChannelID, t.now)
+	})
+}
+
 // RetryOutboxLater puts a failed attempt back in the queue for at.
 func (db *DB) RetryOutboxLater(ctx context.Context, it OutboxItem, reason string, at time.Time) error {
 	return db.write(ctx, func(t *tx) error {
@@ -211,15 +262,34 @@ func (db *DB) RetryOutboxLater(ctx context.Context, it OutboxItem, reason string
 			OutboxPending, ts(at), plTruncate(reason, 1000), it.ID, OutboxSending); err != nil {
 			return err
 		}
-		return plChannelError(t, `id = ?`, it.ChannelID, "send (will retry): "+reason)
+		what := "send"
+		if it.Reaction != nil {
+			what = "reaction"
+		}
+		return plChannelError(t, `id = ?`, it.ChannelID, what+" (will retry): "+reason)
 	})
 }
 
-// FailOutbox gives a send up: the message becomes failed with the provider's reason.
+// FailOutbox gives a send up: the message becomes failed with the provider's
+// reason. A reaction job that fails leaves its message as it is: the
+// failure shows on the outbox row and as the channel's last error.
 func (db *DB) FailOutbox(ctx context.Context, it OutboxItem, reason string) error {
 	return db.write(ctx, func(t *tx) error {
+		if it.Reaction != nil {
+			return plFailReaction(t, it.ID, it.ChannelID, reason)
+		}
 		return plFailOutbox(t, it.ID, it.MessageID, it.WorkspaceID, reason)
 	})
+}
+
+func plFailReaction(t *tx, outboxID, channelID, reason string) error {
+	if reason == "" {
+		reason = "the provider refused the reaction"
+	}
+	if _, err := t.exec(`UPDATE outbox SET state = ?, last_error = ?, locked_until = 0, attempt_started_at = NULL WHERE id = ?`, OutboxFailed, plTruncate(reason, 1000), outboxID); err != nil {
+		return err
+	}
+	return plChannelError(t, `id = ?`, channelID, "reaction not delivered: "+reason)
 }
 
 func plFailOutbox(t *tx, outboxID, messageID, wsID, reason string) error {
@@ -258,7 +328,7 @@ func (db *DB) RetryMessage(ctx context.Context, wsID, messageID string) (inbox.M
 			return err
 		}
 		res, err := t.exec(`UPDATE outbox SET state = ?, attempts = 0, next_attempt_at = ?, last_error = '', locked_until = 0, attempt_started_at = NULL
-			WHERE message_id = ?`, OutboxPending, ts(t.now), messageID)
+			WHERE message_id = ? AND kind = ?`, OutboxPending, ts(t.now), messageID, OutboxMessage)
 		if err != nil {
 			return err
 		}
@@ -274,10 +344,43 @@ func (db *DB) RetryMessage(ctx context.Context, wsID, messageID string) (inbox.M
 	return out, err
 }
 
-// OutboxState returns an outbox row's state, attempts and last error (tests, diagnostics).
+// OutboxState returns a message's send row's state, attempts and last error (tests, diagnostics).
 func (db *DB) OutboxState(ctx context.Context, messageID string) (state string, attempts int, lastError string, err error) {
 	err = db.read(ctx, func(t *tx) error {
-		return noRows(t.queryRow(`SELECT state, attempts, last_error FROM outbox WHERE message_id = ?`, messageID).Scan(&state, &attempts, &lastError), "outbox row")
+		return noRows(t.queryRow(`SELECT state, attempts, last_error FROM outbox WHERE message_id = ? AND kind = ?`, messageID, OutboxMessage).
+			Scan(&state, &attempts, &lastError), "outbox row")
 	})
 	return
+}
+
+// OutboxJob is one outbox row as diagnostics show it.
+type OutboxJob struct {
+	ID        string
+	Kind      string // OutboxMessage or OutboxReaction
+	State     string
+	Attempts  int
+	LastError string
+	Payload   string // a reaction job's ReactionPayload as JSON
+}
+
+// OutboxJobs returns the outbox rows of a message (its send and the
+// reaction jobs on it), oldest first (tests, diagnostics).
+func (db *DB) OutboxJobs(ctx context.Context, messageID string) ([]OutboxJob, error) {
+	var out []OutboxJob
+	err := db.read(ctx, func(t *tx) error {
+		rows, err := t.query(`SELECT id, kind, state, attempts, last_error, payload FROM outbox WHERE message_id = ? ORDER BY created_at, id`, messageID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var j OutboxJob
+			if err := rows.Scan(&j.ID, &j.Kind, &j.State, &j.Attempts, &j.LastError, &j.Payload); err != nil {
+				return err
+			}
+			out = append(out, j)
+		}
+		return rows.Err()
+	})
+	return out, err
 }
