@@ -83,6 +83,8 @@ type Ingest struct {
 	// group title lookups (channel.ChatDirectory)
 	groupMu sync.Mutex
 	groups  groupLookups
+	// contact profile lookups (channel.ProfileLookup)
+	profiles *profileLookups
 
 	startOnce sync.Once
 	started   atomic.Bool
@@ -132,6 +134,7 @@ func New(o Options) *Ingest {
 		appendedSig: make(chan struct{}),
 		answering:   make(chan struct{}, 8),
 		groups:      groupLookups{tried: map[string]time.Time{}, want: map[string]map[string]bool{}, running: map[string]bool{}},
+		profiles:    newProfileLookups(),
 		ackSig:      make(chan struct{}, 1),
 		ackFull:     make(chan struct{}, 1),
 		wake:        make(chan struct{}, 1),
@@ -279,6 +282,11 @@ func (in *Ingest) ServeWebhook(w http.ResponseWriter, r *http.Request, channelID
 		URL:         url,
 		Header:      r.Header,
 		Body:        body,
+	}
+	if err := entry.Prepare(); err != nil {
+		in.log.Error("webhook: prepare the inbound entry", "channel", channelID, "err", err)
+		apiError(w, http.StatusInternalServerError, inbox.Internal, "could not store the webhook; retry")
+		return
 	}
 	if err := in.Append(r.Context(), entry); err != nil {
 		in.log.Error("webhook: append to inbound log", "channel", channelID, "err", err)

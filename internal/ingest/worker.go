@@ -86,7 +86,9 @@ func (in *Ingest) setActive(channelID string, on bool) {
 }
 
 // processChannel applies a leased channel's pending entries in id order,
-// stopping at an entry that is waiting for a retry (order is kept).
+// stopping at an entry that is waiting for a retry (order is kept). The next
+// page of entries is read and parsed while one is applied, so the write
+// connection does not wait for reads and parsing.
 func (in *Ingest) processChannel(ctx context.Context, channelID string) {
 	defer func() {
 		if err := in.db.ReleaseInboundLease(context.WithoutCancel(ctx), channelID, in.owner); err != nil {
@@ -95,16 +97,22 @@ func (in *Ingest) processChannel(ctx context.Context, channelID string) {
 	}()
 	renewed := time.Now()
 	lingered := false
+	after := "" // the last entry handed to processBatch
+	next := in.readPage(ctx, channelID, after)
 	for ctx.Err() == nil {
-		appended := in.appendSignal() // before the read: no commit is missed
-		entries, err := in.db.PendingInbound(ctx, channelID, pendingPage)
-		if err != nil {
+		var p page
+		select {
+		case p = <-next:
+		case <-ctx.Done():
+			return
+		}
+		if p.err != nil {
 			if ctx.Err() == nil {
-				in.log.Error("ingest: list pending", "channel", channelID, "err", err)
+				in.log.Error("ingest: list pending", "channel", channelID, "err", p.err)
 			}
 			return
 		}
-		if len(entries) == 0 {
+		if len(p.entries) == 0 {
 			if lingered {
 				return
 			}
@@ -113,11 +121,12 @@ func (in *Ingest) processChannel(ctx context.Context, channelID string) {
 			lingered = true
 			t := time.NewTimer(linger)
 			select {
-			case <-appended:
+			case <-p.appended:
 			case <-t.C:
 			case <-ctx.Done():
 			}
 			t.Stop()
+			next = in.readPage(ctx, channelID, after)
 			continue
 		}
 		lingered = false
@@ -128,10 +137,47 @@ func (in *Ingest) processChannel(ctx context.Context, channelID string) {
 			}
 			renewed = time.Now()
 		}
-		if !in.processBatch(ctx, entries) {
+		after = p.entries[len(p.entries)-1].ID
+		next = in.readPage(ctx, channelID, after)
+		if !in.processBatch(ctx, p) {
 			return // an entry waits for a retry; later entries wait to keep order
 		}
 	}
+}
+
+// page is a page of a channel's pending entries, parsed (events[i] is set
+// where parsed[i]: not when the channel cannot be resolved, nor from the
+// first entry waiting for a retry on).
+type page struct {
+	entries  []store.InboundEntry
+	events   [][]channel.Event
+	parsed   []bool
+	appended <-chan struct{} // closed at the first group commit after the read began
+	err      error
+}
+
+// readPage reads and parses, in the background, the channel's pending
+// entries after the entry id after.
+func (in *Ingest) readPage(ctx context.Context, channelID, after string) <-chan page {
+	out := make(chan page, 1)
+	go func() {
+		p := page{appended: in.appendSignal()} // before the read: no commit is missed
+		p.entries, p.err = in.db.PendingInboundAfter(ctx, channelID, after, pendingPage)
+		p.events, p.parsed = make([][]channel.Event, len(p.entries)), make([]bool, len(p.entries))
+		if p.err == nil && len(p.entries) > 0 {
+			if res, err := in.chans.Resolve(ctx, channelID); err == nil {
+				now := time.Now()
+				for i, e := range p.entries {
+					if e.NextAttempt.After(now) {
+						break
+					}
+					p.events[i], p.parsed[i] = in.parse(res, e), true
+				}
+			}
+		}
+		out <- p
+	}()
+	return out
 }
 
 // Batching of the ingest workers. A worker transaction applies at least
@@ -152,37 +198,38 @@ const (
 	// do not wait for workers: a longer transaction amortises its commit
 	// (an fsync).
 	pgApplyBudget = 25 * time.Millisecond
-	pendingPage   = 256                   // entries read per round
+	pendingPage   = 128                   // entries read (and parsed) ahead
 	linger        = 20 * time.Millisecond // a caught-up processor waits this long for more
 )
 
-// processBatch applies entries (due, in id order) in batches of one
+// processBatch applies a page's entries (in id order) in batches of one
 // transaction each; on a batch failure it falls back to one entry at a time.
-// It reports false when it stopped at an entry that must be retried later.
-func (in *Ingest) processBatch(ctx context.Context, entries []store.InboundEntry) bool {
+// It reports false when it stopped at an entry that must be retried later
+// (the entries after it must wait, and the page read ahead with them).
+func (in *Ingest) processBatch(ctx context.Context, p page) bool {
+	entries := p.entries
 	now := time.Now()
+	stopped := false
 	for i, e := range entries {
 		if e.NextAttempt.After(now) {
 			entries = entries[:i] // waiting for its retry: it and everything after wait
+			stopped = true
 			break
 		}
 	}
-	stopped := len(entries) == 0
-	// Parsed once; a batch cut short by its budget continues with the rest.
 	items := make([]store.InboundBatchItem, len(entries))
-	parsed := make([]bool, len(entries))
 	for start := 0; start < len(entries); {
 		if ctx.Err() != nil {
 			return false
 		}
 		chunk := entries[start:min(start+batchMax, len(entries))]
 		res, err := in.chans.Resolve(ctx, chunk[0].ChannelID)
-		if err == nil && len(chunk) > 1 {
+		if err == nil {
 			for i := range chunk {
-				if !parsed[start+i] {
-					items[start+i] = store.InboundBatchItem{Entry: chunk[i], Events: in.parse(res, chunk[i])}
-					parsed[start+i] = true
+				if !p.parsed[start+i] {
+					p.events[start+i], p.parsed[start+i] = in.parse(res, chunk[i]), true
 				}
+				items[start+i] = store.InboundBatchItem{Entry: chunk[i], Events: p.events[start+i]}
 			}
 			batch := items[start : start+len(chunk)]
 			began := time.Now()
@@ -209,6 +256,7 @@ func (in *Ingest) processBatch(ctx context.Context, entries []store.InboundEntry
 				for _, it := range batch[:n] {
 					in.answer(ctx, res, it.Events)
 					in.lookupGroups(ctx, res, it.Events)
+					in.lookupProfiles(ctx, res, it.Events)
 				}
 				if in.m.Processed != nil {
 					events := 0
@@ -225,8 +273,8 @@ func (in *Ingest) processBatch(ctx context.Context, entries []store.InboundEntry
 		// records its own failure).
 		for i, e := range chunk {
 			var events []channel.Event // parsed already when the batch was tried
-			if parsed[start+i] {
-				events = items[start+i].Events
+			if p.parsed[start+i] {
+				events = p.events[start+i]
 			}
 			if err := in.processEntry(ctx, e, events); err != nil {
 				return false
@@ -256,6 +304,7 @@ func (in *Ingest) processEntry(ctx context.Context, e store.InboundEntry, events
 	if err == nil {
 		in.answer(ctx, res, events)
 		in.lookupGroups(ctx, res, events)
+		in.lookupProfiles(ctx, res, events)
 		if in.m.Processed != nil {
 			in.m.Processed(res.Channel.Kind, len(events))
 		}

@@ -1,0 +1,190 @@
+package ingest
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/parleyhq/parley/internal/channel"
+	"github.com/parleyhq/parley/internal/inbox"
+)
+
+// Messenger and Instagram webhooks name a sender only by a page-scoped id
+// (providers.md §2, §3): the name and picture come from the provider's
+// profile API (channel.ProfileLookup). The senders of applied inbound
+// messages that came without a name are looked up in the background, once
+// per sender per profileLookupEvery and only while their contact has no
+// name, and the answer fills the contact's empty name and avatar only: an
+// operator's edit is never overwritten.
+const (
+	profileLookupEvery   = time.Hour
+	profileLookupRetry   = 5 * time.Minute // after a failure worth retrying
+	profileLookupTimeout = 15 * time.Second
+	profileLookupsMax    = 4     // provider calls in flight, all channels together
+	profileTriedMax      = 10000 // remembered lookups before old ones are forgotten
+)
+
+// profileFiller is the store's update for a looked-up profile
+// (store.DB.FillContactProfile): it fills the empty name and avatar of the
+// contact known by p.Identifier on the channel, and reports whether it did.
+type profileFiller interface {
+	FillContactProfile(ctx context.Context, wsID, channelID string, p channel.Party) (bool, error)
+}
+
+type profileLookups struct {
+	mu      sync.Mutex
+	tried   map[string]time.Time       // channel + "\x00" + identifier → when looked up
+	want    map[string]map[string]bool // channel → identifiers to look up
+	running map[string]bool            // channel → a lookup goroutine runs
+	slots   chan struct{}              // bounds the provider calls in flight
+}
+
+func newProfileLookups() *profileLookups {
+	return &profileLookups{
+		tried: map[string]time.Time{}, want: map[string]map[string]bool{}, running: map[string]bool{},
+		slots: make(chan struct{}, profileLookupsMax),
+	}
+}
+
+// profileWanted returns the identifier of an event's sender whose profile
+// may be missing: the sender of an inbound direct message that carried no
+// name ("" for anything else).
+func profileWanted(ev channel.Event) string {
+	if (ev.Type != channel.EventMessage && ev.Type != "") || ev.Direction == "outbound" || ev.IsGroup || ev.Sender.Name != "" {
+		return ""
+	}
+	if ev.Sender.Identifier != "" {
+		return ev.Sender.Identifier
+	}
+	return ev.ChatID
+}
+
+// lookupProfiles queues the unnamed senders of applied events for a profile
+// lookup, when the channel's adapter has a profile API.
+func (in *Ingest) lookupProfiles(ctx context.Context, res Resolved, events []channel.Event) {
+	pl, ok := res.Adapter.(channel.ProfileLookup)
+	if !ok {
+		return
+	}
+	st, ok := any(in.db).(profileFiller)
+	if !ok {
+		return
+	}
+	now := time.Now()
+	p := in.profiles
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ch := res.Channel.ID
+	queued := false
+	for _, ev := range events {
+		id := profileWanted(ev)
+		if id == "" {
+			continue
+		}
+		key := ch + "\x00" + id
+		if at, ok := p.tried[key]; ok && now.Sub(at) < profileLookupEvery {
+			continue
+		}
+		if len(p.tried) >= profileTriedMax {
+			for k, at := range p.tried {
+				if now.Sub(at) >= profileLookupEvery {
+					delete(p.tried, k)
+				}
+			}
+			if len(p.tried) >= profileTriedMax {
+				// All recent: forgetting only costs a contact read per sender.
+				clear(p.tried)
+			}
+		}
+		p.tried[key] = now
+		if p.want[ch] == nil {
+			p.want[ch] = map[string]bool{}
+		}
+		p.want[ch][id] = true
+		queued = true
+	}
+	if !queued || p.running[ch] {
+		return
+	}
+	p.running[ch] = true
+	in.wg.Add(1)
+	go func() {
+		defer in.wg.Done()
+		in.runProfileLookups(ctx, res, pl, st)
+	}()
+}
+
+// runProfileLookups looks up a channel's queued senders until none are left.
+func (in *Ingest) runProfileLookups(ctx context.Context, res Resolved, pl channel.ProfileLookup, st profileFiller) {
+	p := in.profiles
+	ch := res.Channel.ID
+	for {
+		p.mu.Lock()
+		want := p.want[ch]
+		delete(p.want, ch)
+		if len(want) == 0 || ctx.Err() != nil {
+			p.running[ch] = false
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+		for id := range want {
+			if ctx.Err() != nil {
+				break
+			}
+			if in.lookupProfile(ctx, res, pl, st, p.slots, id) {
+				p.mu.Lock()
+				p.tried[ch+"\x00"+id] = time.Now().Add(profileLookupRetry - profileLookupEvery)
+				p.mu.Unlock()
+			}
+		}
+	}
+}
+
+// lookupProfile looks one sender up unless its contact has a name by now,
+// and fills the contact's empty fields with the answer. It reports whether
+// the failure is worth retrying before the hour is out.
+func (in *Ingest) lookupProfile(ctx context.Context, res Resolved, pl channel.ProfileLookup, st profileFiller, slots chan struct{}, id string) (retrySoon bool) {
+	ws, ch := res.Channel.WorkspaceID, res.Channel.ID
+	c, err := in.db.ContactByIdentity(ctx, ws, ch, id)
+	switch {
+	case inbox.IsCode(err, inbox.NotFound):
+		return false // deleted since the message was applied
+	case err != nil:
+		if ctx.Err() == nil {
+			in.log.Debug("ingest: sender profile: read contact", "channel", ch, "err", err)
+		}
+		return true
+	case c.Name != "":
+		return false // named meanwhile: by a webhook, an operator or an earlier lookup
+	}
+	select {
+	case slots <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	lctx, cancel := context.WithTimeout(ctx, profileLookupTimeout)
+	party, err := pl.Profile(lctx, res.Config, id)
+	cancel()
+	<-slots
+	if err != nil {
+		if ctx.Err() != nil {
+			return false
+		}
+		// The error names the endpoint without its query and never the
+		// token (it travels in a header).
+		in.log.Debug("ingest: look up sender profile", "channel", ch, "kind", res.Channel.Kind, "err", err)
+		return channel.IsRetryable(err)
+	}
+	party.Identifier = id
+	if party.Name == "" && party.AvatarURL == "" {
+		return false
+	}
+	if _, err := st.FillContactProfile(ctx, ws, ch, party); err != nil {
+		if ctx.Err() == nil {
+			in.log.Warn("ingest: apply sender profile", "channel", ch, "err", err)
+		}
+		return true
+	}
+	return false
+}
