@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/parleyhq/parley/internal/auth"
@@ -87,6 +89,14 @@ func wirePipeline(_ context.Context, a *app) error {
 		func(ctx context.Context) error { p.outbound.Run(ctx); return nil },
 		func(ctx context.Context) error { every(ctx, time.Hour, p.media.Janitor); return nil },
 		func(ctx context.Context) error {
+			every(ctx, mediaPrefetchEvery, p.media.NewPrefetcher(media.PrefetchOptions{Kinds: expiringKinds(a.channels)}).Run)
+			return nil
+		},
+		func(ctx context.Context) error {
+			every(ctx, authCheckEvery, func(ctx context.Context) { p.checkAuthorizations(ctx, a.log) })
+			return nil
+		},
+		func(ctx context.Context) error {
 			pruneInbound(ctx, a)
 			every(ctx, time.Hour, func(ctx context.Context) { pruneInbound(ctx, a) })
 			return nil
@@ -97,6 +107,9 @@ func wirePipeline(_ context.Context, a *app) error {
 
 // Send checks the channel's rules and queues an outbound message with its
 // outbox row in one transaction (httpapi.Sender).
+// Notify wakes the outbound workers (an operator's reaction was queued).
+func (p *pipeline) Notify() { p.outbound.Notify() }
+
 func (p *pipeline) Send(ctx context.Context, wsID string, pr *auth.Principal, conv inbox.Conversation, in httpapi.SendRequest) (inbox.Message, error) {
 	ad, cfg, err := p.channels.Adapter(ctx, conv.ChannelID)
 	if err != nil {
@@ -150,6 +163,16 @@ func (p *pipeline) Send(ctx context.Context, wsID string, pr *auth.Principal, co
 	return m, nil
 }
 
+// QR-authorized channels (channel.QRAuthorizer) can lose their authorization
+// on the phone's side (logged out, banned) without any webhook reaching us:
+// their state is also asked from the provider on GET …/authorization and by
+// a background check every authCheckEvery (variables: tests shorten them).
+var (
+	authCheckEvery       = time.Minute
+	authCheckTimeout     = 15 * time.Second // per provider call
+	authCheckConcurrency = 4
+)
+
 // authorization reports a QR-authorized channel's QR and state, asking the
 // provider, and records a changed state on the channel (status and health).
 func (p *pipeline) authorization(ctx context.Context, ch inbox.Channel) (httpapi.Authorization, error) {
@@ -163,26 +186,153 @@ func (p *pipeline) authorization(ctx context.Context, ch inbox.Channel) (httpapi
 		return out, nil
 	}
 	out.Required = true
-	qr, state, err := qa.AuthorizationQR(ctx, res.Config)
-	if err != nil {
-		out.State, out.Detail = "error", "the provider did not answer: "+err.Error()
+	state, serr := p.profileStatus(ctx, res.Config, qa)
+	detail := "status check: " + state
+	if serr == nil && state == "authorized" {
+		out.State = state
+		return out, p.recordAuth(ctx, ch, state, detail)
+	}
+	qctx, cancel := context.WithTimeout(ctx, authCheckTimeout)
+	qr, qstate, qerr := qa.AuthorizationQR(qctx, res.Config)
+	cancel()
+	switch {
+	case qerr == nil && (qstate != "pending" || serr != nil):
+		// Logged in since the status check, waiting for a password (2fa), or
+		// the status is unknown: the QR's state is the newest.
+		state, detail = qstate, "authorization: "+qstate
+	case qerr == nil: // a QR to scan: the profile is still unauthorized
+	case serr == nil:
+		out.Detail = "no QR code: " + qerr.Error()
+	default:
+		out.State, out.Detail = "error", "the provider did not answer: "+serr.Error()
 		return out, nil
 	}
 	out.State = state
 	if state != "authorized" {
 		out.QR = qr
 	}
-	status := map[string]string{"authorized": "active", "pending": "pending"}[state]
-	if status == "" {
-		status = "disconnected"
+	return out, p.recordAuth(ctx, ch, state, detail)
+}
+
+// profileStatus asks the provider for a profile's authorization state.
+func (p *pipeline) profileStatus(ctx context.Context, cfg channel.Config, qa channel.QRAuthorizer) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, authCheckTimeout)
+	defer cancel()
+	return qa.ProfileStatus(ctx, cfg)
+}
+
+// authStatus is the channel status an authorization state leads to, as the
+// store applies authorization events ("" for a state a check must not
+// apply: an answer it does not understand leaves the channel as it is).
+func authStatus(state string) string {
+	switch state {
+	case "authorized":
+		return "active"
+	case "pending", "2fa":
+		return "pending"
+	case "unauthorized":
+		return "disconnected"
 	}
-	if status != ch.Status {
-		if _, err := p.db.UpdateChannel(ctx, ch.WorkspaceID, ch.ID, inbox.ChannelPatch{Status: inbox.Some(status), StatusDetail: inbox.Some("authorization: " + state)}); err != nil {
-			return out, err
+	return ""
+}
+
+// recordAuth applies a provider-reported authorization state to channel ch
+// (as read from the store) the way an authorization webhook is applied: its
+// status and health change and clients are told. An unchanged status writes nothing.
+func (p *pipeline) recordAuth(ctx context.Context, ch inbox.Channel, state, detail string) error {
+	status := authStatus(state)
+	if status == "" || status == ch.Status {
+		return nil
+	}
+	if state == "2fa" { // Telegram waits for the cloud password: still authorizing
+		state = "pending"
+	}
+	now := p.now()
+	ev := channel.Event{Type: channel.EventAuth, AuthState: state, AuthDetail: detail, Timestamp: now}
+	entry := store.InboundEntry{WorkspaceID: ch.WorkspaceID, ChannelID: ch.ID, ReceivedAt: now}
+	if _, err := p.db.ApplyInbound(ctx, entry, ch, []channel.Event{ev}); err != nil {
+		return err
+	}
+	p.channels.Invalidate(ch.ID)
+	return nil
+}
+
+// kindsWith lists the registered kinds whose adapters have a capability.
+func kindsWith(r *channel.Registry, has func(channel.Adapter) bool) []string {
+	var kinds []string
+	for _, k := range r.Kinds() {
+		if ad, ok := r.Get(k); ok && has(ad) {
+			kinds = append(kinds, k)
 		}
 	}
-	return out, nil
+	return kinds
 }
+
+// qrKinds are the channel kinds whose adapters are QR-authorized.
+func qrKinds(r *channel.Registry) []string {
+	return kindsWith(r, func(ad channel.Adapter) bool { _, ok := ad.(channel.QRAuthorizer); return ok })
+}
+
+// expiringKinds are the channel kinds whose adapters' media links expire.
+func expiringKinds(r *channel.Registry) []string {
+	return kindsWith(r, func(ad channel.Adapter) bool { _, ok := ad.(channel.ExpiringMedia); return ok })
+}
+
+// checkAuthorizations asks the provider for the state of every QR-authorized
+// channel, a few at a time, and records the changed ones (the periodic job).
+func (p *pipeline) checkAuthorizations(ctx context.Context, log *slog.Logger) {
+	chans, err := p.db.ChannelsOfKinds(ctx, qrKinds(p.channels.Registry))
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Warn("authorization check: list channels", "err", err)
+		}
+		return
+	}
+	sem := make(chan struct{}, authCheckConcurrency)
+	var wg sync.WaitGroup
+	for _, ch := range chans {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			p.checkAuthorization(ctx, log, ch)
+		})
+	}
+	wg.Wait()
+}
+
+// checkAuthorization asks the provider for one channel's state and records it.
+// Provider failures are only logged at debug (the next check retries; the
+// errors carry no token: it travels in a header).
+func (p *pipeline) checkAuthorization(ctx context.Context, log *slog.Logger, ch inbox.Channel) {
+	res, err := p.channels.Resolve(ctx, ch.ID)
+	if err != nil {
+		log.Debug("authorization check: resolve channel", "channel", ch.ID, "err", err)
+		return
+	}
+	qa, ok := res.Adapter.(channel.QRAuthorizer)
+	if !ok {
+		return
+	}
+	state, err := p.profileStatus(ctx, res.Config, qa)
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Debug("authorization check: provider", "channel", ch.ID, "kind", ch.Kind, "err", err)
+		}
+		return
+	}
+	if err := p.recordAuth(ctx, ch, state, "status check: "+state); err != nil && ctx.Err() == nil {
+		log.Warn("authorization check: record state", "channel", ch.ID, "state", state, "err", err)
+	}
+}
+
+// mediaPrefetchEvery is how often provider files whose links expire are
+// looked for and fetched (media.Prefetcher).
+const mediaPrefetchEvery = 30 * time.Second
 
 // pruneInbound deletes the applied webhooks older than the retention
 // (failed and pending ones are kept; no retention: nothing is deleted).

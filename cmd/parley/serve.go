@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -95,6 +96,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	cfg, err := config.Parse("serve", args, getenv, stderr)
 	if err != nil {
 		return err
+	}
+	// The server allocates per request and per message: with Go's default
+	// GOGC=100, collection takes about 8% of a 2-core machine under webhook
+	// load. 200 trades memory for CPU (10,000 WebSocket clients: 183 → 218
+	// MiB RSS, fan-out p99 lower too). An explicit GOGC wins.
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(200)
 	}
 	a, err := openApp(ctx, cfg, stderr)
 	if err != nil {

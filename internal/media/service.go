@@ -113,14 +113,17 @@ func (s *Service) Open(ctx context.Context, wsID, id string) (File, int64, store
 		if attempt > 0 {
 			return nil, 0, att, inbox.Errorf(inbox.Internal, "media fetch did not store the file")
 		}
-		if err := s.fetchOnce(ctx, att); err != nil {
+		if err := s.fetchOnce(ctx, att, true); err != nil {
 			return nil, 0, att, err
 		}
 	}
 }
 
-// fetchOnce fetches att from its provider, one fetch per attachment at a time.
-func (s *Service) fetchOnce(ctx context.Context, att store.MediaAttachment) error {
+// fetchOnce fetches att from its provider, one fetch per attachment at a
+// time. With detach the fetch outlives ctx (a request that opened the file
+// must not cancel it for the others waiting); without it (the prefetcher)
+// it stops with ctx, so that a shutdown does not wait for it.
+func (s *Service) fetchOnce(ctx context.Context, att store.MediaAttachment, detach bool) error {
 	s.mu.Lock()
 	if c, ok := s.flight[att.ID]; ok {
 		s.mu.Unlock()
@@ -143,8 +146,11 @@ func (s *Service) fetchOnce(ctx context.Context, att store.MediaAttachment) erro
 		close(c.done)
 		return nil
 	}
-	// The fetch is shared: it must not die with the first caller's request.
-	c.err = s.fetch(context.WithoutCancel(ctx), att)
+	fctx := ctx
+	if detach {
+		fctx = context.WithoutCancel(ctx)
+	}
+	c.err = s.fetch(fctx, att)
 	s.mu.Lock()
 	delete(s.flight, att.ID)
 	s.mu.Unlock()
