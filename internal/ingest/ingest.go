@@ -94,6 +94,7 @@ type Ingest struct {
 type appendReq struct {
 	entry store.InboundEntry
 	done  chan error
+	at    time.Time // when it started waiting
 }
 
 // New makes an Ingest. Call Start to run the committer and the workers.
@@ -320,7 +321,7 @@ func (in *Ingest) Append(ctx context.Context, e store.InboundEntry) error {
 		in.ackMu.Unlock()
 		return err
 	}
-	in.waiting = append(in.waiting, appendReq{entry: e, done: done})
+	in.waiting = append(in.waiting, appendReq{entry: e, done: done, at: time.Now()})
 	n := len(in.waiting)
 	in.ackMu.Unlock()
 	if n == 1 {
@@ -343,6 +344,16 @@ func signal(c chan struct{}) {
 	case c <- struct{}{}:
 	default:
 	}
+}
+
+// ackWait is how long the oldest waiting append has waited (0: none waits).
+func (in *Ingest) ackWait() time.Duration {
+	in.ackMu.Lock()
+	defer in.ackMu.Unlock()
+	if len(in.waiting) == 0 {
+		return 0
+	}
+	return time.Since(in.waiting[0].at)
 }
 
 // takeWaiting takes up to BatchMax waiting appends (in arrival order) into

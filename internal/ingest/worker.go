@@ -190,10 +190,13 @@ func (in *Ingest) readPage(ctx context.Context, channelID, after string) <-chan 
 const (
 	batchMin = 2
 	batchMax = 64
-	// applyBudget bounds a SQLite worker transaction, and so the wait of
-	// the acknowledgements it carries: long enough to amortise its commit
-	// over many entries, short against the acknowledgement latency budget.
-	applyBudget = 3 * time.Millisecond
+	// applyBudget bounds a SQLite worker transaction: long enough to
+	// amortise its commit over many entries when it catches up a backlog.
+	applyBudget = 6 * time.Millisecond
+	// ackWaitMax ends a SQLite worker transaction early once a webhook has
+	// waited this long for its acknowledgement (the transaction carries
+	// it, so it waits about this long plus the commit).
+	ackWaitMax = 3 * time.Millisecond
 	// pgApplyBudget is applyBudget on PostgreSQL, where acknowledgements
 	// do not wait for workers: a longer transaction amortises its commit
 	// (an fsync).
@@ -237,7 +240,9 @@ func (in *Ingest) processBatch(ctx context.Context, p page) bool {
 			if in.singleWriter() {
 				budget = applyBudget
 			}
-			opts := store.ApplyOptions{Stop: func(n int) bool { return n >= batchMin && time.Since(began) >= budget }}
+			opts := store.ApplyOptions{Stop: func(n int) bool {
+				return n >= batchMin && (time.Since(began) >= budget || (in.singleWriter() && in.ackWait() >= ackWaitMax))
+			}}
 			var acks []appendReq
 			var ackEntries []store.InboundEntry
 			if in.singleWriter() && in.started.Load() {
