@@ -542,31 +542,15 @@ type plApplier struct {
 	cache *plCache
 	// What the change rows of this transaction's entities are made from
 	// without reading them back (see emitAll): the messages it created, as
-	// stored, until anything else touches them; the columns the last bump
-	// of each conversation returned; the conversations changed otherwise
-	// (created, reopened, retitled...), which are read back.
+	// stored, until anything else touches them; the conversations only
+	// bumped since the cache's copy, as bumped; the conversations changed
+	// otherwise (created, reopened, retitled...), which are read back.
 	fresh     map[string]inbox.Message
-	bumps     map[string]plBump
+	bumped    map[string]inbox.Conversation
 	convDirty map[string]bool
 	// emitted holds the conversations as this transaction emitted them
 	// (the cache keeps them once it commits).
 	emitted map[string]inbox.Conversation
-}
-
-// plBump is what a conversation's bump changes in its API shape.
-type plBump struct {
-	preview, direction string
-	at, lastIn         sql.NullInt64
-	updated            int64
-}
-
-func (b plBump) apply(c inbox.Conversation) inbox.Conversation {
-	c.LastMessage = nil
-	if b.at.Valid {
-		c.LastMessage = &inbox.LastMessage{Preview: b.preview, At: fromTS(b.at.Int64), Direction: b.direction}
-	}
-	c.LastInboundAt, c.UpdatedAt = fromNullTS(b.lastIn), fromTS(b.updated)
-	return c
 }
 
 // plIdent is a known identity of the channel: its contact, the contact's
@@ -600,7 +584,7 @@ func plNewApplier(t *tx, ch inbox.Channel) *plApplier {
 	return &plApplier{t: t, ch: ch, ws: ch.WorkspaceID, seen: map[string]bool{},
 		parties: map[channel.Party]plContact{}, convs: map[string]plConv{}, pending: map[string]bool{},
 		exists: map[string]bool{}, idents: map[string]plIdent{},
-		fresh: map[string]inbox.Message{}, bumps: map[string]plBump{}, convDirty: map[string]bool{}, emitted: map[string]inbox.Conversation{}}
+		fresh: map[string]inbox.Message{}, bumped: map[string]inbox.Conversation{}, convDirty: map[string]bool{}, emitted: map[string]inbox.Conversation{}}
 }
 
 // prefetch looks up, a few queries for the whole batch instead of several
@@ -1258,31 +1242,45 @@ func (a *plApplier) bumpConversation(convID string, ev channel.Event, kind strin
 	if outbound {
 		dir = "outbound"
 	}
+	pv, now := preview(kind, ev.Text), ts(a.t.now)
 	// Only move last_message forward in time (old history replays do not
-	// take it over). Inbound: the inbound counters too. The new values come
-	// back for the conversation's change row.
+	// take it over). Inbound: the inbound counters too.
 	inbound := ""
-	args := []any{at, preview(kind, ev.Text), at, dir, at, at, at, at, ts(a.t.now)}
+	args := []any{at, pv, at, dir, at, at, at, at, now}
 	if !outbound {
 		inbound = `,
 			inbound_count = inbound_count + 1,
 			last_inbound_at = CASE WHEN last_inbound_at IS NULL OR last_inbound_at < ? THEN ? ELSE last_inbound_at END`
 		args = append(args, at, at)
 	}
-	var b plBump
-	err := a.t.queryRow(`UPDATE conversations SET
+	if _, err := a.t.exec(`UPDATE conversations SET
 			last_message_preview = CASE WHEN last_message_at IS NULL OR last_message_at <= ? THEN ? ELSE last_message_preview END,
 			last_message_direction = CASE WHEN last_message_at IS NULL OR last_message_at <= ? THEN ? ELSE last_message_direction END,
 			last_message_at = CASE WHEN last_message_at IS NULL OR last_message_at <= ? THEN ? ELSE last_message_at END,
 			last_activity_at = CASE WHEN last_activity_at < ? THEN ? ELSE last_activity_at END,
 			updated_at = ?`+inbound+`
-		WHERE id = ?
-		RETURNING last_message_preview, last_message_direction, last_message_at, last_inbound_at, updated_at`,
-		append(args, convID)...).Scan(&b.preview, &b.direction, &b.at, &b.lastIn, &b.updated)
-	if err != nil {
+		WHERE id = ?`, append(args, convID)...); err != nil {
 		return err
 	}
-	a.bumps[convID] = b
+	// The same change on the API shape, where it is known exactly (the
+	// cache's copy, or this transaction's bumped one): the change row then
+	// needs no read.
+	c, ok := a.bumped[convID]
+	if !ok && a.cache != nil && !a.convDirty[convID] {
+		c, ok = a.cache.conversation(convID)
+	}
+	if !ok {
+		return nil
+	}
+	if c.LastMessage == nil || ts(c.LastMessage.At) <= at {
+		c.LastMessage = &inbox.LastMessage{Preview: pv, At: fromTS(at), Direction: dir}
+	}
+	if !outbound && (c.LastInboundAt == nil || ts(*c.LastInboundAt) < at) {
+		t := fromTS(at)
+		c.LastInboundAt = &t
+	}
+	c.UpdatedAt = fromTS(now)
+	a.bumped[convID] = c
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/parleyhq/parley/internal/channel"
 	"github.com/parleyhq/parley/internal/inbox"
@@ -292,6 +293,11 @@ func TestPipelineChangeRowsMatchReads(t *testing.T) {
 			}
 			plBatch(t, f, plMsgEv("p19", "6001", "back"), plMsgEv("p20", "6002", "also"))
 			plBatch(t, f, plMsgEv("p21", "6001", "cached again"), plMsgEv("p22", "6002", "and here"))
+			// History delivered late (an older timestamp) does not take over
+			// the conversation's last message; a newer one does.
+			old, newer := plMsgEv("p23", "6001", "from an hour ago"), plMsgEv("p24", "6002", "from the future")
+			old.Timestamp, newer.Timestamp = f.t0.Add(-time.Hour), f.t0.Add(time.Hour)
+			plBatch(t, f, old, newer, plMsgEv("p25", "6003", "now"))
 
 			last := map[string]inbox.Change{}
 			for since := ""; ; {

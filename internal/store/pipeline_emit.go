@@ -6,8 +6,8 @@ import "github.com/parleyhq/parley/internal/inbox"
 // emitConversation and emitMessage append). emitAll makes them without a
 // read where the applier knows the entity as stored: a message it created
 // and nothing touched since, and a conversation only bumped since a cached
-// copy (its bump returns the changed columns). Everything else is read
-// back, a chunk at a time.
+// copy (the bump is applied to the copy as the UPDATE applies it to the
+// row). Everything else is read back, a chunk at a time.
 
 // plEmitChunk is how many entities one read fetches.
 const plEmitChunk = 32
@@ -28,11 +28,9 @@ func (a *plApplier) emitAll() error {
 	convs := make(map[string]inbox.Conversation, len(a.conversations))
 	var read []string
 	for _, id := range a.conversations {
-		if b, ok := a.bumps[id]; ok && !a.convDirty[id] && a.cache != nil {
-			if c, ok := a.cache.conversation(id); ok && !changed[c.Contact.ID] {
-				convs[id] = b.apply(c)
-				continue
-			}
+		if c, ok := a.bumped[id]; ok && !a.convDirty[id] && !changed[c.Contact.ID] {
+			convs[id] = c
+			continue
 		}
 		read = append(read, id)
 	}
