@@ -28,16 +28,8 @@ func (db *DB) FillContactProfile(ctx context.Context, wsID, channelID string, p 
 		if err != nil {
 			return err
 		}
-		res, err := t.exec(`UPDATE contacts SET
-				name = CASE WHEN name = '' THEN ? ELSE name END,
-				avatar_url = CASE WHEN avatar_url = '' THEN ? ELSE avatar_url END,
-				updated_at = ?
-			WHERE id = ? AND ((name = '' AND ? <> '') OR (avatar_url = '' AND ? <> ''))`, p.Name, p.AvatarURL, ts(t.now), cid, p.Name, p.AvatarURL)
-		if err != nil {
+		if filled, err := fillContact(t, cid, p.Name, p.AvatarURL); err != nil || !filled {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil
 		}
 		changed = true
 		// Conversations show the contact's name and avatar.
@@ -47,4 +39,20 @@ func (db *DB) FillContactProfile(ctx context.Context, wsID, channelID string, p 
 		return emitContact(t, wsID, cid)
 	})
 	return changed, err
+}
+
+// fillContact sets a contact's name and avatar where they are empty (an
+// operator's edit, or a name given earlier, is never overwritten) and
+// reports whether it changed anything.
+func fillContact(t *tx, id, name, avatar string) (bool, error) {
+	res, err := t.exec(`UPDATE contacts SET
+			name = CASE WHEN name = '' THEN ? ELSE name END,
+			avatar_url = CASE WHEN avatar_url = '' THEN ? ELSE avatar_url END,
+			updated_at = ?
+		WHERE id = ? AND ((name = '' AND ? <> '') OR (avatar_url = '' AND ? <> ''))`, name, avatar, ts(t.now), id, name, avatar)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
 }

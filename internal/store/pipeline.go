@@ -1396,15 +1396,11 @@ func (a *plApplier) resolveContact(p channel.Party) (plContact, error) {
 	}
 	// Fill in empty fields only: never overwrite an operator's edit.
 	if (name == "" && p.Name != "") || (avatar == "" && p.AvatarURL != "") {
-		res, err := t.exec(`UPDATE contacts SET
-				name = CASE WHEN name = '' THEN ? ELSE name END,
-				avatar_url = CASE WHEN avatar_url = '' THEN ? ELSE avatar_url END,
-				updated_at = ?
-			WHERE id = ? AND ((name = '' AND ? <> '') OR (avatar_url = '' AND ? <> ''))`, p.Name, p.AvatarURL, ts(t.now), cid, p.Name, p.AvatarURL)
+		filled, err := fillContact(t, cid, p.Name, p.AvatarURL)
 		if err != nil {
 			return plContact{}, err
 		}
-		if n, _ := res.RowsAffected(); n > 0 {
+		if filled {
 			a.touch(inbox.EntityContact, cid)
 			if name == "" {
 				name = p.Name
