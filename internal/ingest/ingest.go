@@ -444,9 +444,20 @@ func (in *Ingest) commitLoop(ctx context.Context) {
 			batch, entries = in.takeWaiting()
 			return entries
 		})
+		if err != nil && len(entries) == 0 {
+			// Nothing was taken (the transaction did not begin): the
+			// waiters are still queued; try again shortly.
+			signal(in.ackSig)
+			time.Sleep(in.opt.BatchWindow)
+			continue
+		}
 		if err != nil {
-			// One bad entry must not fail its neighbours: retry them one by one.
+			// One bad entry must not fail its neighbours: retry them one by
+			// one, with new ids (the ids minted in the failed transaction
+			// are older than entries committed since: id order is commit
+			// order).
 			for i := range entries {
+				entries[i].ID = ""
 				batch[i].done <- in.db.AppendInbound(context.WithoutCancel(ctx), entries[i:i+1])
 			}
 			in.appended(entries)

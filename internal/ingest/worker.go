@@ -137,10 +137,17 @@ func (in *Ingest) processChannel(ctx context.Context, channelID string) {
 			}
 			renewed = time.Now()
 		}
-		after = p.entries[len(p.entries)-1].ID
-		next = in.readPage(ctx, channelID, after)
+		// Ids follow commit order only with one writer (SQLite): elsewhere
+		// an entry committed late may sort before the last one read.
+		if in.singleWriter() {
+			after = p.entries[len(p.entries)-1].ID
+			next = in.readPage(ctx, channelID, after)
+		}
 		if !in.processBatch(ctx, p) {
 			return // an entry waits for a retry; later entries wait to keep order
+		}
+		if !in.singleWriter() {
+			next = in.readPage(ctx, channelID, "")
 		}
 	}
 }

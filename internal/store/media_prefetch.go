@@ -22,8 +22,9 @@ type MediaCursor struct {
 	ID        string
 }
 
-// UncachedMediaPage lists the provider attachments whose file is not cached
-// (an empty storage_key) after the cursor, oldest first, at most limit: those of
+// UncachedMediaPage lists the provider attachments whose file was never
+// cached (a file evicted by the janitor is not fetched again until someone
+// opens it) after the cursor, oldest first, at most limit: those of
 // live messages on channels of the given kinds (none: every kind). Pass
 // MediaCursor{CreatedAt: since} for the attachments created since a time,
 // then the last row's CreatedAt and ID for the next page.
@@ -36,7 +37,7 @@ func (db *DB) UncachedMediaPage(ctx context.Context, kinds []string, after Media
 		q := `SELECT a.id, a.workspace_id, a.message_id, m.channel_id, c.kind, a.kind, a.mime_type, a.filename, a.size, a.duration_ms, a.width, a.height,
 				a.provider_ref, a.created_at
 			FROM attachments a JOIN messages m ON m.id = a.message_id JOIN channels c ON c.id = m.channel_id
-			WHERE a.id >= ? AND a.storage_key = '' AND a.provider_ref <> '' AND m.deleted_at IS NULL
+			WHERE a.id >= ? AND a.storage_key = '' AND a.accessed_at IS NULL AND a.provider_ref <> '' AND m.deleted_at IS NULL
 				AND (a.created_at > ? OR (a.created_at = ? AND a.id > ?))`
 		at := ts(after.CreatedAt)
 		args := []any{idFloor(after.CreatedAt.Add(-idClockSlack)), at, at, after.ID}

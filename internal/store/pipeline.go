@@ -482,15 +482,24 @@ func (db *DB) ApplyInboundBatchUntil(ctx context.Context, ch inbox.Channel, item
 		}
 		total = a.res
 		if opts.Append != nil {
-			return plAppendInbound(t, opts.Append())
+			if err := plAppendInbound(t, opts.Append()); err != nil {
+				return err
+			}
+		}
+		// The cache learns this transaction's view while it still holds the
+		// write connection: no other inbound transaction can run between
+		// the commit and the update and read the old view. Should the
+		// commit fail after all, the cache is emptied below.
+		if a.cache != nil {
+			a.cache.commit(db, a)
 		}
 		return nil
 	})
 	if err != nil {
+		if a != nil && a.cache != nil {
+			a.cache.clear()
+		}
 		return 0, ApplyResult{}, err
-	}
-	if a.cache != nil {
-		a.cache.commit(db, a)
 	}
 	return n, total, nil
 }

@@ -19,7 +19,8 @@ import (
 // DB.writeGen and empties the cache at the next inbound transaction, and a
 // commit by another process (a repair command on the same file) shows in
 // PRAGMA data_version and empties it too. An inbound transaction adds its
-// own view only after it commits. On PostgreSQL several nodes write, so
+// own view just before its commit, still holding the write connection (and
+// empties the cache should the commit fail). On PostgreSQL several nodes write, so
 // there is no cache.
 type plCache struct {
 	mu          sync.Mutex
@@ -65,6 +66,15 @@ func (c *plCache) reset() {
 	c.convObjs, c.convsByContact = map[string]inbox.Conversation{}, map[string][]string{}
 }
 
+// clear empties the cache (a transaction that taught it something did not
+// commit after all).
+func (c *plCache) clear() {
+	c.mu.Lock()
+	c.reset()
+	c.idents = nil // the next plCacheBegin starts over
+	c.mu.Unlock()
+}
+
 // conversation returns the cached API shape of a conversation.
 func (c *plCache) conversation(id string) (inbox.Conversation, bool) {
 	c.mu.Lock()
@@ -105,7 +115,7 @@ func (c *plCache) lookupGroups(a *plApplier, chats []string) {
 	}
 }
 
-// commit adds what a committed transaction knows: its identities, except
+// commit adds what a transaction knows, just before it commits: its identities, except
 // those of contacts it changed (and any other identity of those contacts
 // is dropped: it may hold the old name), and its conversations.
 func (c *plCache) commit(db *DB, a *plApplier) {

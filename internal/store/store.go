@@ -96,13 +96,36 @@ func (db *DB) checkpoints() {
 			continue
 		}
 		if frames >= walRestartFrames {
-			if err := db.wdb.QueryRow(`PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &frames, &copied); err != nil {
+			if err := db.restartWAL(); err != nil {
 				db.log.Warn("store: wal checkpoint (restart)", "err", err)
-			} else if busy != 0 {
-				db.log.Debug("store: wal restart checkpoint could not finish (readers)", "frames", frames, "copied", copied)
 			}
 		}
 	}
+}
+
+// restartWAL runs a RESTART checkpoint on the write connection without
+// waiting: a reader still on an old snapshot (or another process writing)
+// makes it give up at once, to try again at the next tick, instead of holding
+// the writer (and every acknowledgement) for the busy timeout.
+func (db *DB) restartWAL() error {
+	ctx := context.Background()
+	c, err := db.wdb.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, `PRAGMA busy_timeout = 0`); err != nil {
+		return err
+	}
+	var busy, frames, copied int
+	err = c.QueryRowContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &frames, &copied)
+	if _, rerr := c.ExecContext(ctx, `PRAGMA busy_timeout = 5000`); err == nil {
+		err = rerr
+	}
+	if err == nil && busy != 0 {
+		db.log.Debug("store: wal restart deferred (a reader or another writer)", "frames", frames, "copied", copied)
+	}
+	return err
 }
 
 var _ inbox.Store = (*DB)(nil)
