@@ -228,11 +228,16 @@ func (in *Ingest) processBatch(ctx context.Context, p page) bool {
 		}
 	}
 	items := make([]store.InboundBatchItem, len(entries))
+	// A transaction looks up what its batch needs up front: a batch much
+	// larger than what the budget lets one transaction apply would be
+	// looked up again and again. So a batch is at most twice what the last
+	// transaction applied.
+	want := batchMax
 	for start := 0; start < len(entries); {
 		if ctx.Err() != nil {
 			return false
 		}
-		chunk := entries[start:min(start+batchMax, len(entries))]
+		chunk := entries[start:min(start+want, len(entries))]
 		res, err := in.chans.Resolve(ctx, chunk[0].ChannelID)
 		if err == nil {
 			for i := range chunk {
@@ -278,6 +283,7 @@ func (in *Ingest) processBatch(ctx context.Context, p page) bool {
 					in.m.Processed(res.Channel.Kind, events)
 				}
 				start += n
+				want = min(batchMax, max(2*n, 8))
 				continue
 			}
 		}
