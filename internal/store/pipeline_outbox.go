@@ -65,6 +65,19 @@ type OutboxItem struct {
 // node (lease expired) are not re-sent: their messages are marked failed as
 // uncertain (see UncertainReason) and returned in uncertain for logging.
 func (db *DB) ClaimOutbox(ctx context.Context, lease time.Duration, limit int) (items []OutboxItem, uncertain []string, err error) {
+	// Most polls find nothing: a read says so without a write transaction
+	// (which would hold the single SQLite writer, and empty the inbound
+	// pipeline's cache, for nothing). Rows that become due meanwhile are
+	// claimed at the next poll.
+	var due bool
+	err = db.read(ctx, func(t *tx) error {
+		now := ts(t.now)
+		return t.queryRow(`SELECT EXISTS (SELECT 1 FROM outbox WHERE state = ? AND next_attempt_at <= ?)
+			OR EXISTS (SELECT 1 FROM outbox WHERE state = ? AND locked_until < ?)`, OutboxPending, now, OutboxSending, now).Scan(&due)
+	})
+	if err != nil || !due {
+		return nil, nil, err
+	}
 	var ids []string
 	err = db.write(ctx, func(t *tx) error {
 		now := ts(t.now)
