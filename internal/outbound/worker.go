@@ -146,14 +146,14 @@ func (w *Worker) deliver(ctx context.Context, it store.OutboxItem) {
 	sctx, cancel := context.WithTimeout(ctx, w.o.SendTimeout)
 	res, err := ad.Send(sctx, cfg, out)
 	cancel()
+	ids := res.ExternalIDs
+	if len(ids) == 0 && res.ExternalID != "" {
+		ids = []string{res.ExternalID}
+	}
+	if it.Reaction != nil {
+		ids = nil // the reaction's own provider id, if any, names no message of ours
+	}
 	if err == nil {
-		ids := res.ExternalIDs
-		if len(ids) == 0 && res.ExternalID != "" {
-			ids = []string{res.ExternalID}
-		}
-		if it.Reaction != nil {
-			ids = nil // the reaction's own provider id, if any, names no message of ours
-		}
 		if err := w.o.DB.MarkOutboxSent(rec, it, ids); err != nil {
 			w.o.Logger.Error("outbound: record sent", "message", it.MessageID, "job", it.ID, "err", err)
 		}
@@ -180,10 +180,14 @@ func (w *Worker) deliver(ctx context.Context, it store.OutboxItem) {
 		}
 		return
 	}
-	w.fail(rec, it, ad.Kind(), reason)
+	// Parts that went out before the failure (a "partial" error, never
+	// retried) keep their ids: their statuses and echoes must find the message.
+	w.fail(rec, it, ad.Kind(), reason, ids...)
 }
 
-func (w *Worker) fail(ctx context.Context, it store.OutboxItem, kind, reason string) {
+// fail gives the item up; sent are the provider ids of the parts of the
+// message that went out all the same.
+func (w *Worker) fail(ctx context.Context, it store.OutboxItem, kind, reason string, sent ...string) {
 	if it.Reaction != nil {
 		// Nothing on the message shows this failure (the reaction stays
 		// stored here): the log, the outbox row and the channel's health do.
@@ -192,7 +196,7 @@ func (w *Worker) fail(ctx context.Context, it store.OutboxItem, kind, reason str
 	} else {
 		w.o.Logger.Info("outbound: send failed", "message", it.MessageID, "attempts", it.Attempts, "reason", reason)
 	}
-	if err := w.o.DB.FailOutbox(ctx, it, reason); err != nil {
+	if err := w.o.DB.FailOutboxPartly(ctx, it, sent, reason); err != nil {
 		w.o.Logger.Error("outbound: record failure", "message", it.MessageID, "job", it.ID, "err", err)
 	}
 	if w.o.Failed != nil && it.Reaction == nil {

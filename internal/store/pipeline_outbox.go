@@ -205,35 +205,6 @@ func (db *DB) MarkOutboxSent(ctx context.Context, it OutboxItem, externalIDs []s
 		return db.markReactionSent(ctx, it)
 	}
 	return db.write(ctx, func(t *tx) error {
-		a := plNewApplier(t, inbox.Channel{ID: it.ChannelID, WorkspaceID: it.WorkspaceID})
-		for i, ext := range externalIDs {
-			if ext == "" {
-				continue
-			}
-			// An echo of this very send may have been stored first: it is
-			// our message, so the echo copy goes.
-			var other, dir string
-			err := t.queryRow(`SELECT id, direction FROM messages WHERE workspace_id = ? AND channel_id = ? AND external_id = ? AND external_id <> '' AND id <> ?`,
-				it.WorkspaceID, it.ChannelID, ext, it.MessageID).Scan(&other, &dir)
-			if err == nil && dir == "outbound" {
-				if _, err := t.exec(`DELETE FROM messages WHERE id = ?`, other); err != nil {
-					return err
-				}
-				if err := t.emit(it.WorkspaceID, inbox.EntityMessage, inbox.OpDelete, other, nil); err != nil {
-					return err
-				}
-			} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-			if i == 0 {
-				if _, err := t.exec(`UPDATE messages SET external_id = ? WHERE id = ?`, ext, it.MessageID); err != nil {
-					return err
-				}
-			} else if _, err := t.exec(`INSERT INTO message_external_ids (workspace_id, channel_id, external_id, message_id) VALUES (?, ?, ?, ?)
-				ON CONFLICT DO NOTHING`, it.WorkspaceID, it.ChannelID, ext, it.MessageID); err != nil {
-				return err
-			}
-		}
 		if _, err := t.exec(`UPDATE messages SET status = ?, error = '' WHERE id = ? AND status IN ('queued', 'failed')`, inbox.MsgSent, it.MessageID); err != nil {
 			return err
 		}
@@ -246,14 +217,88 @@ func (db *DB) MarkOutboxSent(ctx context.Context, it OutboxItem, externalIDs []s
 		if err := plChannelActivity(t, "last_outbound_at", it.ChannelID, t.now); err != nil {
 			return err
 		}
-		for _, ext := range externalIDs {
-			if err := a.applyPending(ext); err != nil {
-				return err
-			}
+		a := plNewApplier(t, inbox.Channel{ID: it.ChannelID, WorkspaceID: it.WorkspaceID})
+		if err := plRecordExternalIDs(a, it, externalIDs); err != nil {
+			return err
 		}
 		a.touch(inbox.EntityMessage, it.MessageID)
 		return a.emitAll()
 	})
+}
+
+// FailOutboxPartly gives up a send of several parts that failed after some
+// went out (the adapter's "partial" error): the message fails as with
+// FailOutbox, and the provider ids of the parts sent are recorded on it so
+// that their later statuses and echoes find it. One transaction; the
+// message's change row shows its final state. A reaction job, or no id,
+// is a plain FailOutbox.
+func (db *DB) FailOutboxPartly(ctx context.Context, it OutboxItem, externalIDs []string, reason string) error {
+	if it.Reaction != nil || !plAnyID(externalIDs) {
+		return db.FailOutbox(ctx, it, reason)
+	}
+	return db.write(ctx, func(t *tx) error {
+		if err := plFailOutboxRows(t, it.ID, it.MessageID, reason); err != nil {
+			return err
+		}
+		a := plNewApplier(t, inbox.Channel{ID: it.ChannelID, WorkspaceID: it.WorkspaceID})
+		if err := plRecordExternalIDs(a, it, externalIDs); err != nil {
+			return err
+		}
+		a.touch(inbox.EntityMessage, it.MessageID)
+		return a.emitAll()
+	})
+}
+
+func plAnyID(ids []string) bool {
+	for _, id := range ids {
+		if id != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// plRecordExternalIDs records the provider ids of the outbox item's sent
+// message (the first is its external_id, the others further parts), then
+// applies the status/reaction events that arrived before the ids were
+// known. The caller sets the message's status first: those events move
+// it on from there (a failed one stays failed). The caller emits.
+func plRecordExternalIDs(a *plApplier, it OutboxItem, externalIDs []string) error {
+	t := a.t
+	for i, ext := range externalIDs {
+		if ext == "" {
+			continue
+		}
+		// An echo of this very send may have been stored first: it is
+		// our message, so the echo copy goes.
+		var other, dir string
+		err := t.queryRow(`SELECT id, direction FROM messages WHERE workspace_id = ? AND channel_id = ? AND external_id = ? AND external_id <> '' AND id <> ?`,
+			it.WorkspaceID, it.ChannelID, ext, it.MessageID).Scan(&other, &dir)
+		if err == nil && dir == "outbound" {
+			if _, err := t.exec(`DELETE FROM messages WHERE id = ?`, other); err != nil {
+				return err
+			}
+			if err := t.emit(it.WorkspaceID, inbox.EntityMessage, inbox.OpDelete, other, nil); err != nil {
+				return err
+			}
+		} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if i == 0 {
+			if _, err := t.exec(`UPDATE messages SET external_id = ? WHERE id = ?`, ext, it.MessageID); err != nil {
+				return err
+			}
+		} else if _, err := t.exec(`INSERT INTO message_external_ids (workspace_id, channel_id, external_id, message_id) VALUES (?, ?, ?, ?)
+			ON CONFLICT DO NOTHING`, it.WorkspaceID, it.ChannelID, ext, it.MessageID); err != nil {
+			return err
+		}
+	}
+	for _, ext := range externalIDs {
+		if err := a.applyPending(ext); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // markReactionSent records a delivered reaction: the job is done and the
@@ -306,6 +351,14 @@ func plFailReaction(t *tx, outboxID, channelID, reason string) error {
 }
 
 func plFailOutbox(t *tx, outboxID, messageID, wsID, reason string) error {
+	if err := plFailOutboxRows(t, outboxID, messageID, reason); err != nil {
+		return err
+	}
+	return emitMessage(t, wsID, messageID)
+}
+
+// plFailOutboxRows is plFailOutbox without the message's change row.
+func plFailOutboxRows(t *tx, outboxID, messageID, reason string) error {
 	if reason == "" {
 		reason = "the provider refused the message"
 	}
@@ -318,10 +371,8 @@ func plFailOutbox(t *tx, outboxID, messageID, wsID, reason string) error {
 	if _, err := t.exec(`UPDATE messages SET status = ?, error = ? WHERE id = ?`, inbox.MsgFailed, plTruncate(reason, 1000), messageID); err != nil {
 		return err
 	}
-	if _, err := t.exec(`INSERT INTO message_statuses (message_id, status, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, messageID, inbox.MsgFailed, ts(t.now)); err != nil {
-		return err
-	}
-	return emitMessage(t, wsID, messageID)
+	_, err := t.exec(`INSERT INTO message_statuses (message_id, status, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, messageID, inbox.MsgFailed, ts(t.now))
+	return err
 }
 
 // RetryMessage re-queues a failed outbound message (POST /messages/{id}/retry).
