@@ -549,6 +549,9 @@ type plApplier struct {
 	reprocess bool
 	// cache: what earlier inbound transactions learned (nil: none)
 	cache *plCache
+	// absent: identifiers looked up in advance and not known; created:
+	// contacts this transaction created (they have no conversation yet).
+	absent, created map[string]bool
 	// What the change rows of this transaction's entities are made from
 	// without reading them back (see emitAll): the messages it created, as
 	// stored, until anything else touches them; the conversations only
@@ -592,7 +595,7 @@ func plApplyInbound(t *tx, entry InboundEntry, ch inbox.Channel, events []channe
 func plNewApplier(t *tx, ch inbox.Channel) *plApplier {
 	return &plApplier{t: t, ch: ch, ws: ch.WorkspaceID, seen: map[string]bool{},
 		parties: map[channel.Party]plContact{}, convs: map[string]plConv{}, pending: map[string]bool{},
-		exists: map[string]bool{}, idents: map[string]plIdent{},
+		exists: map[string]bool{}, idents: map[string]plIdent{}, absent: map[string]bool{}, created: map[string]bool{},
 		fresh: map[string]inbox.Message{}, bumped: map[string]inbox.Conversation{}, convDirty: map[string]bool{}, emitted: map[string]inbox.Conversation{}}
 }
 
@@ -667,6 +670,11 @@ func (a *plApplier) prefetch(items []InboundBatchItem) error {
 	})
 	if err != nil {
 		return err
+	}
+	for _, ident := range idents {
+		if _, ok := a.idents[ident]; !ok {
+			a.absent[ident] = true // a new sender: resolveContact need not look again
+		}
 	}
 	// The phones and emails of the senders' contacts, where some sender of
 	// the batch comes with one and they are not known in full already.
@@ -1361,6 +1369,8 @@ func (a *plApplier) resolveContact(p channel.Party) (plContact, error) {
 	if id, ok := a.idents[ident]; ok {
 		cid, name, avatar = id.contact, id.name, id.avatar
 		hasPhone, hasEmail = phone == "" || id.phones[phone], email == "" || id.emails[email]
+	} else if a.absent[ident] {
+		err = sql.ErrNoRows
 	} else {
 		err = a.lookupIdentity(ident, phone, email, &cid, &name, &avatar, &hasPhone, &hasEmail)
 	}
@@ -1379,7 +1389,8 @@ func (a *plApplier) resolveContact(p channel.Party) (plContact, error) {
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return plContact{}, err
 		}
-		if cid == "" {
+		created := cid == ""
+		if created {
 			cid, name, avatar = newID(), p.Name, p.AvatarURL
 			if _, err := t.exec(`INSERT INTO contacts (id, workspace_id, name, avatar_url, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
 				cid, a.ws, p.Name, p.AvatarURL, ts(t.now), ts(t.now)); err != nil {
@@ -1393,11 +1404,14 @@ func (a *plApplier) resolveContact(p channel.Party) (plContact, error) {
 			RETURNING contact_id`, a.ws, a.ch.ID, ident, cid, ts(t.now)).Scan(&stored); err != nil {
 			return plContact{}, err
 		}
+		delete(a.absent, ident) // known from now on
 		if stored != cid {
 			cid = stored
 			if err := t.queryRow(`SELECT name, avatar_url FROM contacts WHERE id = ?`, cid).Scan(&name, &avatar); err != nil {
 				return plContact{}, err
 			}
+		} else if created {
+			a.created[cid] = true
 		}
 		a.touch(inbox.EntityContact, cid)
 	default:
@@ -1526,8 +1540,12 @@ func (a *plApplier) findConversation(ev channel.Event, contactID, chat string, r
 		// The channel implies the workspace; leaving workspace_id out lets
 		// SQLite look up by contact (conversations_contact) instead of
 		// scanning every conversation of the channel.
-		err = t.queryRow(`SELECT id, status FROM conversations WHERE contact_id = ? AND channel_id = ? AND is_group = ?
+		if a.created[contactID] {
+			err = sql.ErrNoRows // a contact created by this transaction has no conversation
+		} else {
+			err = t.queryRow(`SELECT id, status FROM conversations WHERE contact_id = ? AND channel_id = ? AND is_group = ?
 			ORDER BY CASE WHEN status IN ('resolved', 'spam') THEN 1 ELSE 0 END, last_activity_at DESC, id DESC LIMIT 1`, contactID, a.ch.ID, false).Scan(&id, &status)
+		}
 	}
 	switch {
 	case err == nil:

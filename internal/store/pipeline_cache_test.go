@@ -352,3 +352,28 @@ func jsonEqual(t *testing.T, a, b []byte) bool {
 	}
 	return reflect.DeepEqual(x, y)
 }
+
+// A new sender seen twice in one batch (under two names) is one contact with
+// one conversation: what the batch learned in advance ("not known") stops
+// holding once the first message created it.
+func TestNewSenderTwiceInABatch(t *testing.T) {
+	for name, db := range plBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			f := plSetup(t, db)
+			a, b := plMsgEv("n1", "7001", "first"), plMsgEv("n2", "7001", "second")
+			b.Sender.Name = "Renamed"
+			if res := plBatch(t, f, a, b, plMsgEv("n3", "7002", "other")); res.NewMessages != 3 {
+				t.Fatalf("%+v", res)
+			}
+			if n := f.count(t, `SELECT COUNT(DISTINCT contact_id) FROM contact_identities WHERE channel_id = ? AND identifier = ?`, f.ch.ID, "7001"); n != 1 {
+				t.Fatalf("contacts of the sender: %d", n)
+			}
+			if n := f.count(t, `SELECT COUNT(*) FROM contacts WHERE workspace_id = ?`, f.ws); n != 2 {
+				t.Fatalf("contacts in the workspace: %d, want 2 (no orphan)", n)
+			}
+			if n := f.count(t, `SELECT COUNT(DISTINCT conversation_id) FROM messages WHERE workspace_id = ? AND external_id IN ('n1', 'n2')`, f.ws); n != 1 {
+				t.Fatalf("conversations of the sender: %d", n)
+			}
+		})
+	}
+}
