@@ -217,12 +217,7 @@ func (db *DB) MarkOutboxSent(ctx context.Context, it OutboxItem, externalIDs []s
 		if err := plChannelActivity(t, "last_outbound_at", it.ChannelID, t.now); err != nil {
 			return err
 		}
-		a := plNewApplier(t, inbox.Channel{ID: it.ChannelID, WorkspaceID: it.WorkspaceID})
-		if err := plRecordExternalIDs(a, it, externalIDs); err != nil {
-			return err
-		}
-		a.touch(inbox.EntityMessage, it.MessageID)
-		return a.emitAll()
+		return plRecordSent(t, it, externalIDs)
 	})
 }
 
@@ -240,13 +235,19 @@ func (db *DB) FailOutboxPartly(ctx context.Context, it OutboxItem, externalIDs [
 		if err := plFailOutboxRows(t, it.ID, it.MessageID, reason); err != nil {
 			return err
 		}
-		a := plNewApplier(t, inbox.Channel{ID: it.ChannelID, WorkspaceID: it.WorkspaceID})
-		if err := plRecordExternalIDs(a, it, externalIDs); err != nil {
-			return err
-		}
-		a.touch(inbox.EntityMessage, it.MessageID)
-		return a.emitAll()
+		return plRecordSent(t, it, externalIDs)
 	})
+}
+
+// plRecordSent records the provider ids of a send (with what waited for
+// them) and emits its message.
+func plRecordSent(t *tx, it OutboxItem, externalIDs []string) error {
+	a := plNewApplier(t, inbox.Channel{ID: it.ChannelID, WorkspaceID: it.WorkspaceID})
+	if err := plRecordExternalIDs(a, it, externalIDs); err != nil {
+		return err
+	}
+	a.touch(inbox.EntityMessage, it.MessageID)
+	return a.emitAll()
 }
 
 func plAnyID(ids []string) bool {
