@@ -60,6 +60,19 @@ type OutboxItem struct {
 	Reaction *channel.OutReaction
 }
 
+// plClaimable is the FROM and WHERE of the outbox rows a claim may take now
+// (arguments: OutboxPending, now, OutboxPending, OutboxSending,
+// OutboxMessage). Sends of one conversation go out in order: a row waits
+// while an earlier one of its conversation is pending (retrying) or in
+// flight. A reaction job holds up only a later reaction job on the same
+// message, so that a retrying reaction never delays the messages.
+const plClaimable = `FROM outbox o JOIN messages m ON m.id = o.message_id
+	WHERE o.state = ? AND o.next_attempt_at <= ?
+	AND NOT EXISTS (SELECT 1 FROM outbox o2 JOIN messages m2 ON m2.id = o2.message_id
+		WHERE m2.conversation_id = m.conversation_id AND o2.state IN (?, ?)
+		AND (o2.kind = ? OR o2.message_id = o.message_id)
+		AND (o2.created_at < o.created_at OR (o2.created_at = o.created_at AND o2.id < o.id)))`
+
 // ClaimOutbox marks up to limit due outbox rows as in flight (attempts+1,
 // leased until now+lease) and returns them. Rows left in flight by a crashed
 // node (lease expired) are not re-sent: their messages are marked failed as
@@ -72,8 +85,9 @@ func (db *DB) ClaimOutbox(ctx context.Context, lease time.Duration, limit int) (
 	var due bool
 	err = db.read(ctx, func(t *tx) error {
 		now := ts(t.now)
-		return t.queryRow(`SELECT EXISTS (SELECT 1 FROM outbox WHERE state = ? AND next_attempt_at <= ?)
-			OR EXISTS (SELECT 1 FROM outbox WHERE state = ? AND locked_until < ?)`, OutboxPending, now, OutboxSending, now).Scan(&due)
+		return t.queryRow(`SELECT EXISTS (SELECT 1 `+plClaimable+`)
+			OR EXISTS (SELECT 1 FROM outbox WHERE state = ? AND locked_until < ?)`,
+			OutboxPending, now, OutboxPending, OutboxSending, OutboxMessage, OutboxSending, now).Scan(&due)
 	})
 	if err != nil || !due {
 		return nil, nil, err
@@ -116,17 +130,8 @@ func (db *DB) ClaimOutbox(ctx context.Context, lease time.Duration, limit int) (
 		if t.d.name == "postgres" {
 			lock = " FOR UPDATE OF o SKIP LOCKED"
 		}
-		// Sends of one conversation go out in order: a row waits while an
-		// earlier one of its conversation is pending (retrying) or in flight.
-		// A reaction job holds up only a later reaction job on the same
-		// message, so that a retrying reaction never delays the messages.
 		rows, err = t.query(`UPDATE outbox SET state = ?, attempts = attempts + 1, attempt_started_at = ?, locked_until = ?
-			WHERE id IN (SELECT o.id FROM outbox o JOIN messages m ON m.id = o.message_id
-				WHERE o.state = ? AND o.next_attempt_at <= ?
-				AND NOT EXISTS (SELECT 1 FROM outbox o2 JOIN messages m2 ON m2.id = o2.message_id
-					WHERE m2.conversation_id = m.conversation_id AND o2.state IN (?, ?)
-					AND (o2.kind = ? OR o2.message_id = o.message_id)
-					AND (o2.created_at < o.created_at OR (o2.created_at = o.created_at AND o2.id < o.id)))
+			WHERE id IN (SELECT o.id `+plClaimable+`
 				ORDER BY o.next_attempt_at, o.id LIMIT ?`+lock+`)
 			RETURNING id`, OutboxSending, now, ts(t.now.Add(lease)), OutboxPending, now, OutboxPending, OutboxSending, OutboxMessage, limit)
 		if err != nil {
