@@ -110,8 +110,8 @@ func failPartlyCases(t *testing.T, db *DB) {
 		if st, _, lastErr, err := f.db.OutboxState(ctx, f.item.MessageID); err != nil || st != OutboxFailed || lastErr != partialReason {
 			t.Fatalf("outbox %v %q %q", err, st, lastErr)
 		}
-		if h, _ := f.db.ChannelHealth(ctx, f.ws, f.ch.ID); h.LastError != "send failed: "+partialReason {
-			t.Fatalf("channel last error %q", h.LastError)
+		if h, _ := f.db.ChannelHealth(ctx, f.ws, f.ch.ID); h.LastError != "send failed: "+partialReason || h.LastOutboundAt == nil {
+			t.Fatalf("channel last error %q, last outbound %v (some parts went out)", h.LastError, h.LastOutboundAt)
 		}
 		var rows []inbox.Change
 		for _, c := range f.changes(t, cur) {

@@ -240,6 +240,10 @@ func (db *DB) FailOutboxPartly(ctx context.Context, it OutboxItem, externalIDs [
 		if err := plFailOutboxRows(t, it.ID, it.MessageID, reason); err != nil {
 			return err
 		}
+		// Some parts did go out.
+		if err := plChannelActivity(t, "last_outbound_at", it.ChannelID, t.now); err != nil {
+			return err
+		}
 		return plRecordSent(t, it, externalIDs)
 	})
 }
