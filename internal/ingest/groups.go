@@ -20,49 +20,21 @@ const (
 	groupTriedMax      = 10000 // remembered lookups before old ones are forgotten
 )
 
-type groupLookups struct {
-	tried   map[string]time.Time       // channel + "\x00" + chat → when looked up
-	want    map[string]map[string]bool // channel → chats to look up
-	running map[string]bool            // channel → a lookup goroutine runs
-}
-
 // lookupGroups queues the group chats of events that carried no title.
 func (in *Ingest) lookupGroups(ctx context.Context, res Resolved, events []channel.Event) {
 	dir, ok := res.Adapter.(channel.ChatDirectory)
 	if !ok {
 		return
 	}
-	now := time.Now()
-	in.groupMu.Lock()
-	defer in.groupMu.Unlock()
-	g := &in.groups
-	queued := false
+	var chats []string
 	for _, ev := range events {
-		if !ev.IsGroup || ev.GroupTitle != "" || ev.ChatID == "" {
-			continue
+		if ev.IsGroup && ev.GroupTitle == "" && ev.ChatID != "" {
+			chats = append(chats, ev.ChatID)
 		}
-		key := res.Channel.ID + "\x00" + ev.ChatID
-		if at, ok := g.tried[key]; ok && now.Sub(at) < groupLookupEvery {
-			continue
-		}
-		if len(g.tried) >= groupTriedMax {
-			for k, at := range g.tried {
-				if now.Sub(at) >= groupLookupEvery {
-					delete(g.tried, k)
-				}
-			}
-		}
-		g.tried[key] = now
-		if g.want[res.Channel.ID] == nil {
-			g.want[res.Channel.ID] = map[string]bool{}
-		}
-		g.want[res.Channel.ID][ev.ChatID] = true
-		queued = true
 	}
-	if !queued || g.running[res.Channel.ID] {
+	if !in.groups.add(res.Channel.ID, chats) {
 		return
 	}
-	g.running[res.Channel.ID] = true
 	in.wg.Add(1)
 	go func() {
 		defer in.wg.Done()
@@ -74,18 +46,9 @@ func (in *Ingest) lookupGroups(ctx context.Context, res Resolved, events []chann
 func (in *Ingest) runGroupLookups(ctx context.Context, res Resolved, dir channel.ChatDirectory) {
 	ch := res.Channel.ID
 	for {
-		in.groupMu.Lock()
-		want := in.groups.want[ch]
-		delete(in.groups.want, ch)
-		if len(want) == 0 || ctx.Err() != nil {
-			in.groups.running[ch] = false
-			in.groupMu.Unlock()
+		ids := in.groups.next(ch, ctx.Err() != nil)
+		if len(ids) == 0 {
 			return
-		}
-		in.groupMu.Unlock()
-		ids := make([]string, 0, len(want))
-		for id := range want {
-			ids = append(ids, id)
 		}
 		lctx, cancel := context.WithTimeout(ctx, groupLookupTimeout)
 		events, err := dir.GroupInfo(lctx, res.Config, ids)
@@ -103,13 +66,11 @@ func (in *Ingest) runGroupLookups(ctx context.Context, res Resolved, dir channel
 			for _, ev := range events {
 				found[ev.ChatID] = true
 			}
-			in.groupMu.Lock()
 			for _, id := range ids {
 				if !found[id] {
-					in.groups.tried[ch+"\x00"+id] = time.Now().Add(groupLookupRetry - groupLookupEvery)
+					in.groups.retrySooner(ch, id, groupLookupRetry)
 				}
 			}
-			in.groupMu.Unlock()
 		}
 	}
 }

@@ -81,10 +81,10 @@ type Ingest struct {
 	// answering bounds the provider answers (channel.Answerer) in flight.
 	answering chan struct{}
 	// group title lookups (channel.ChatDirectory)
-	groupMu sync.Mutex
-	groups  groupLookups
+	groups *lookupQueue
 	// contact profile lookups (channel.ProfileLookup)
-	profiles *profileLookups
+	profiles     *lookupQueue
+	profileSlots chan struct{} // bounds the profile calls in flight
 
 	startOnce sync.Once
 	started   atomic.Bool
@@ -132,14 +132,15 @@ func New(o Options) *Ingest {
 		fresh:   map[string]bool{},
 		recheck: true,
 
-		appendedSig: make(chan struct{}),
-		answering:   make(chan struct{}, 8),
-		groups:      groupLookups{tried: map[string]time.Time{}, want: map[string]map[string]bool{}, running: map[string]bool{}},
-		profiles:    newProfileLookups(),
-		ackSig:      make(chan struct{}, 1),
-		ackFull:     make(chan struct{}, 1),
-		wake:        make(chan struct{}, 1),
-		stopped:     make(chan struct{}),
+		appendedSig:  make(chan struct{}),
+		answering:    make(chan struct{}, 8),
+		groups:       newLookupQueue(groupLookupEvery, groupTriedMax),
+		profiles:     newLookupQueue(profileLookupEvery, profileTriedMax),
+		profileSlots: make(chan struct{}, profileLookupsMax),
+		ackSig:       make(chan struct{}, 1),
+		ackFull:      make(chan struct{}, 1),
+		wake:         make(chan struct{}, 1),
+		stopped:      make(chan struct{}),
 	}
 }
 

@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/parleyhq/parley/internal/channel"
@@ -24,28 +23,6 @@ const (
 	profileTriedMax      = 10000 // remembered lookups before old ones are forgotten
 )
 
-// profileFiller is the store's update for a looked-up profile
-// (store.DB.FillContactProfile): it fills the empty name and avatar of the
-// contact known by p.Identifier on the channel, and reports whether it did.
-type profileFiller interface {
-	FillContactProfile(ctx context.Context, wsID, channelID string, p channel.Party) (bool, error)
-}
-
-type profileLookups struct {
-	mu      sync.Mutex
-	tried   map[string]time.Time       // channel + "\x00" + identifier → when looked up
-	want    map[string]map[string]bool // channel → identifiers to look up
-	running map[string]bool            // channel → a lookup goroutine runs
-	slots   chan struct{}              // bounds the provider calls in flight
-}
-
-func newProfileLookups() *profileLookups {
-	return &profileLookups{
-		tried: map[string]time.Time{}, want: map[string]map[string]bool{}, running: map[string]bool{},
-		slots: make(chan struct{}, profileLookupsMax),
-	}
-}
-
 // profileWanted returns the identifier of an event's sender whose profile
 // may be missing: the sender of an inbound direct message that carried no
 // name ("" for anything else).
@@ -66,76 +43,36 @@ func (in *Ingest) lookupProfiles(ctx context.Context, res Resolved, events []cha
 	if !ok {
 		return
 	}
-	st, ok := any(in.db).(profileFiller)
-	if !ok {
-		return
-	}
-	now := time.Now()
-	p := in.profiles
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	ch := res.Channel.ID
-	queued := false
+	var ids []string
 	for _, ev := range events {
-		id := profileWanted(ev)
-		if id == "" {
-			continue
+		if id := profileWanted(ev); id != "" {
+			ids = append(ids, id)
 		}
-		key := ch + "\x00" + id
-		if at, ok := p.tried[key]; ok && now.Sub(at) < profileLookupEvery {
-			continue
-		}
-		if len(p.tried) >= profileTriedMax {
-			for k, at := range p.tried {
-				if now.Sub(at) >= profileLookupEvery {
-					delete(p.tried, k)
-				}
-			}
-			if len(p.tried) >= profileTriedMax {
-				// All recent: forgetting only costs a contact read per sender.
-				clear(p.tried)
-			}
-		}
-		p.tried[key] = now
-		if p.want[ch] == nil {
-			p.want[ch] = map[string]bool{}
-		}
-		p.want[ch][id] = true
-		queued = true
 	}
-	if !queued || p.running[ch] {
+	if !in.profiles.add(res.Channel.ID, ids) {
 		return
 	}
-	p.running[ch] = true
 	in.wg.Add(1)
 	go func() {
 		defer in.wg.Done()
-		in.runProfileLookups(ctx, res, pl, st)
+		in.runProfileLookups(ctx, res, pl)
 	}()
 }
 
 // runProfileLookups looks up a channel's queued senders until none are left.
-func (in *Ingest) runProfileLookups(ctx context.Context, res Resolved, pl channel.ProfileLookup, st profileFiller) {
-	p := in.profiles
+func (in *Ingest) runProfileLookups(ctx context.Context, res Resolved, pl channel.ProfileLookup) {
 	ch := res.Channel.ID
 	for {
-		p.mu.Lock()
-		want := p.want[ch]
-		delete(p.want, ch)
-		if len(want) == 0 || ctx.Err() != nil {
-			p.running[ch] = false
-			p.mu.Unlock()
+		ids := in.profiles.next(ch, ctx.Err() != nil)
+		if len(ids) == 0 {
 			return
 		}
-		p.mu.Unlock()
-		for id := range want {
+		for _, id := range ids {
 			if ctx.Err() != nil {
 				break
 			}
-			if in.lookupProfile(ctx, res, pl, st, p.slots, id) {
-				p.mu.Lock()
-				p.tried[ch+"\x00"+id] = time.Now().Add(profileLookupRetry - profileLookupEvery)
-				p.mu.Unlock()
+			if in.lookupProfile(ctx, res, pl, id) {
+				in.profiles.retrySooner(ch, id, profileLookupRetry)
 			}
 		}
 	}
@@ -144,7 +81,7 @@ func (in *Ingest) runProfileLookups(ctx context.Context, res Resolved, pl channe
 // lookupProfile looks one sender up unless its contact has a name by now,
 // and fills the contact's empty fields with the answer. It reports whether
 // the failure is worth retrying before the hour is out.
-func (in *Ingest) lookupProfile(ctx context.Context, res Resolved, pl channel.ProfileLookup, st profileFiller, slots chan struct{}, id string) (retrySoon bool) {
+func (in *Ingest) lookupProfile(ctx context.Context, res Resolved, pl channel.ProfileLookup, id string) (retrySoon bool) {
 	ws, ch := res.Channel.WorkspaceID, res.Channel.ID
 	c, err := in.db.ContactByIdentity(ctx, ws, ch, id)
 	switch {
@@ -159,14 +96,14 @@ func (in *Ingest) lookupProfile(ctx context.Context, res Resolved, pl channel.Pr
 		return false // named meanwhile: by a webhook, an operator or an earlier lookup
 	}
 	select {
-	case slots <- struct{}{}:
+	case in.profileSlots <- struct{}{}:
 	case <-ctx.Done():
 		return false
 	}
 	lctx, cancel := context.WithTimeout(ctx, profileLookupTimeout)
 	party, err := pl.Profile(lctx, res.Config, id)
 	cancel()
-	<-slots
+	<-in.profileSlots
 	if err != nil {
 		if ctx.Err() != nil {
 			return false
@@ -180,7 +117,7 @@ func (in *Ingest) lookupProfile(ctx context.Context, res Resolved, pl channel.Pr
 	if party.Name == "" && party.AvatarURL == "" {
 		return false
 	}
-	if _, err := st.FillContactProfile(ctx, ws, ch, party); err != nil {
+	if _, err := in.db.FillContactProfile(ctx, ws, ch, party); err != nil {
 		if ctx.Err() == nil {
 			in.log.Warn("ingest: apply sender profile", "channel", ch, "err", err)
 		}

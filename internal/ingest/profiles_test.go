@@ -78,9 +78,6 @@ func (g *graphProfiles) count(psid string) int {
 // whose Graph API is g.
 func messengerEnv(t *testing.T, g *graphProfiles, dbURL string) (*env, inbox.Channel) {
 	e := newEnvURL(t, false, 0, dbURL)
-	if _, ok := any(e.db).(profileFiller); !ok {
-		t.Skip("store.DB has no FillContactProfile yet")
-	}
 	sealed, _ := json.Marshal(map[string]string{"page_access_token": msgrToken, "app_secret": msgrAppSecret, "verify_token": "v"})
 	ch, err := e.db.CreateChannel(context.Background(), e.ws, inbox.Channel{Kind: messenger.Kind, Name: "Page",
 		Config: map[string]any{"page_id": msgrPage, "api_base_url": g.srv.URL + "/v21.0"}, SecretsEnc: sealed})
