@@ -420,7 +420,7 @@ func Unparsed(e store.InboundEntry, reason string) channel.Event {
 		ExternalID: store.UnparsedExternalID(e.ID),
 		Direction:  "inbound",
 		Kind:       inbox.KindUnsupported,
-		Sender:     channel.Party{Identifier: "unknown", Name: "Unknown sender"},
+		Sender:     store.UnknownSender,
 		ChatID:     "unknown",
 		Text:       "",
 		Error:      reason,

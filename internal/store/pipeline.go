@@ -1135,9 +1135,9 @@ func (a *plApplier) message(ev channel.Event) error {
 	return a.applyPending(ev.ExternalID)
 }
 
-// plUnknownSender is who an inbound event naming nobody comes from (the
-// party of the ingest worker's Unparsed placeholders).
-var plUnknownSender = channel.Party{Identifier: "unknown", Name: "Unknown sender"}
+// UnknownSender is who an inbound event naming nobody comes from (an
+// unreadable payload or piece of one).
+var UnknownSender = channel.Party{Identifier: "unknown", Name: "Unknown sender"}
 
 // plIdentified reports whether resolveContact can place p.
 func plIdentified(p channel.Party) bool {
@@ -1157,7 +1157,7 @@ func plCustomer(ev channel.Event) channel.Party {
 		p.Identifier = ev.ChatID
 		return p
 	}
-	return plUnknownSender
+	return UnknownSender
 }
 
 // stored handles a message event whose external id is stored already: a
@@ -1885,7 +1885,7 @@ func (a *plApplier) targeted(ev channel.Event, pendingID string) error {
 				who.Identifier = ev.ChatID
 			}
 			if !plIdentified(who) {
-				who = plUnknownSender
+				who = UnknownSender
 			}
 			if actorID, err = a.contactFor(who); err != nil {
 				return err
